@@ -1,0 +1,20 @@
+"""User-facing errors.
+
+Anything a user can get wrong (a bad parameter, a missing dataset) raises
+`UserError`; the CLI prints its message on one line and exits with code 2,
+without a traceback. Internal bugs stay ordinary exceptions.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+
+class UserError(ValueError):
+    """A bad value supplied by the user; the message names it and what is accepted."""
+
+
+def choice_error(what: str, value: object, accepted: Iterable[object]) -> UserError:
+    """Build the standard 'unknown X' error listing the accepted values."""
+    acc = ", ".join(str(a) for a in accepted)
+    return UserError(f"unknown {what} {value!r}; accepted: {acc}")

@@ -1,0 +1,36 @@
+"""Shared test setup: offline data location and an isolated run store per test."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = (REPO.parent / "shared" / "data").resolve()
+
+
+@pytest.fixture(autouse=True)
+def _isolate(tmp_path, monkeypatch):
+    """Every test gets its own run store and no network downloads; seeds fixed."""
+    monkeypatch.setenv("CGH_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("CGH_NO_DOWNLOAD", "1")
+    monkeypatch.delenv("CGH_DATA", raising=False)
+    torch.manual_seed(0)
+    yield
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not (SHARED_DATA / "MNIST-22k").is_dir():
+        pytest.skip(f"offline datasets not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+def env_with(**kw: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(kw)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    return env

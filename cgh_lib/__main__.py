@@ -1,0 +1,7 @@
+"""``python -m cgh_lib`` is the ``cgh`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

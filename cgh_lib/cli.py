@@ -1,0 +1,122 @@
+"""The ``cgh`` command line: run experiments, execute figures, build the book.
+
+Every user mistake ends in one line on stderr naming the bad value and the
+accepted ones, with exit code 2 and no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from typing import Any, Sequence
+
+from .errors import UserError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2 (argparse prints usage too)
+        raise UserError(message)
+
+
+def _json_safe(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, dict):
+        return {k: _json_safe(x) for k, x in v.items()}
+    return v
+
+
+def cmd_run(a: argparse.Namespace) -> int:
+    from .config import config_hash, parse_kv
+    from .experiments import RunOptions, ensure_runs, make_config
+    from .runstore import RunStore
+
+    cfg = make_config(a.experiment, a.profile, parse_kv(a.param))
+    opts = RunOptions(data_root=a.data_root, device=a.device, store=RunStore(a.runs), force=a.force,
+                      progress=not a.no_progress, checkpoint_every_steps=a.checkpoint_every_steps)
+    opts.torch_device()  # validate before any work
+    cached = opts.store.has(cfg) and not a.force
+    (res,) = ensure_runs([cfg], opts)
+    print(f"stored in {res.path}", file=sys.stderr)
+    print(json.dumps(_json_safe({"experiment": a.experiment, "hash": config_hash(cfg), "cached": cached,
+                                 **res.final, "wall_time_s": res.wall_time_s}), sort_keys=True))
+    return 0
+
+
+def cmd_figure(a: argparse.Namespace) -> int:
+    from .book import execute_figure
+    from .config import parse_kv
+
+    out = execute_figure(a.figure, a.profile, parse_kv(a.param), progress=not a.no_progress)
+    print(out)
+    return 0
+
+
+def cmd_book(a: argparse.Namespace) -> int:
+    from .book import build_book
+
+    index = build_book(a.profile, force=a.force, progress=not a.no_progress)
+    print(f"book built: {index}")
+    return 0
+
+
+def cmd_list(a: argparse.Namespace) -> int:
+    from .book import list_figures
+
+    rows = list_figures()
+    print(f"{'figure':<16} {'profile':<8} {'last executed':<27} {'up to date':<10} notebook")
+    for r in rows:
+        print(f"{r['figure']:<16} {r['profile']:<8} {r['executed_at']:<27} {str(r['up_to_date']).lower():<10} "
+              f"{r['notebook']}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="cgh", description="Coherent Gradients book: runs, figures, site.")
+    sub = p.add_subparsers(dest="command", parser_class=_Parser, required=True)
+    r = sub.add_parser("run", help="train one configured run (cached by config hash)")
+    r.add_argument("experiment")
+    r.add_argument("--profile", default=None, help="start from a profile's settings (default: the paper's)")
+    r.add_argument("-p", "--param", action="append", metavar="KEY=VALUE", help="override a config field")
+    r.add_argument("--force", action="store_true", help="recompute even if stored")
+    r.add_argument("--data-root", default=None, help="dataset folder (default: $CGH_DATA, then download)")
+    r.add_argument("--device", default="auto", help="auto, cpu, cuda")
+    r.add_argument("--runs", default=None, help="run store folder (default: $CGH_RUNS or ./runs)")
+    r.add_argument("--checkpoint-every-steps", type=int, default=0, help="also checkpoint every N steps")
+    r.add_argument("--no-progress", action="store_true")
+    r.set_defaults(fn=cmd_run)
+    f = sub.add_parser("figure", help="execute a figure notebook with papermill")
+    f.add_argument("figure")
+    f.add_argument("--profile", default="smoke")
+    f.add_argument("-p", "--param", action="append", metavar="KEY=VALUE", help="notebook parameter")
+    f.add_argument("--no-progress", action="store_true")
+    f.set_defaults(fn=cmd_figure)
+    b = sub.add_parser("book", help="execute out-of-date figures and build the site")
+    b.add_argument("--profile", default="smoke")
+    b.add_argument("--force", action="store_true", help="re-execute every figure")
+    b.add_argument("--no-progress", action="store_true")
+    b.set_defaults(fn=cmd_book)
+    ls = sub.add_parser("list", help="figures, their profile and when they last ran")
+    ls.set_defaults(fn=cmd_list)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        if getattr(args, "profile", None) is not None:
+            from .experiments import check_profile
+            check_profile(args.profile)
+        return args.fn(args)
+    except UserError as e:
+        print(f"cgh: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("cgh: interrupted; the last checkpoint is kept, rerun the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -23,6 +23,17 @@ Evaluation (eval mode, no grad) happens before training and after every epoch
 A checkpoint is written atomically after every epoch (model, optimizer,
 aggregator, RNG states, counters, history); calling the trainer again with the
 same path resumes and ends bit-identical to an uninterrupted run on CPU.
+
+Typical WS Figure 1 run (launch with ``torchrun --nproc_per_node 8 script.py``)::
+
+    ctx = setup_distributed()
+    train, val = imagenet_datasets(model_name="resnet18")        # or $CGH_IMAGENET
+    noisy = NoisyLabels(train, fraction=0.5, seed=0)             # authors' "uniform" scheme
+    evals = tracking_subsets(noisy, n_per_group=50_000, seed=0, train_sample=50_000)
+    evals["test"] = IndexedDataset(val)
+    model = build_vision_model("resnet18", 1000, seed=0)
+    hist = train_with_loader(model, noisy, evals, LoaderTrainConfig(epochs=90),
+                             checkpoint_path="runs/x/checkpoints/last.pt", ctx=ctx)
 """
 
 from __future__ import annotations

@@ -114,8 +114,9 @@ def build_book(profile: str, force: bool = False, progress: bool = True) -> Path
             execute_figure(fig.id, profile, {}, progress=progress)
         else:
             print(f"{fig.id} is up to date", file=sys.stderr)
-    cmd = [sys.executable, "-m", "jupyter_book", "build", str(REPO_ROOT), "--path-output", str(REPO_ROOT), "-W", "-n",
-           "--keep-going"]
+    exe = Path(sys.executable).parent / "jupyter-book"
+    cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(REPO_ROOT), "--path-output", str(REPO_ROOT),
+           "-W", "-n", "--keep-going"]
     res = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True)
     if res.returncode != 0:
         sys.stderr.write(res.stdout[-4000:] + res.stderr[-4000:])

@@ -1,0 +1,76 @@
+"""Figure helpers shared by all notebooks: consistent style and an honest stamp.
+
+Every figure carries a stamp saying at which profile, on which data and device,
+and from which commit its numbers came, so a reader never mistakes a smoke
+run for the paper's scale.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import seaborn as sns
+
+from .runstore import RunResult
+
+
+def noise_colors(levels: Sequence[float]) -> dict[float, Any]:
+    pal = sns.color_palette("viridis_r", len(levels))
+    return dict(zip(levels, pal))
+
+
+def run_stamp(profile: str, runs: Sequence[RunResult]) -> str:
+    """One line: profile, data, steps, device, commit and total wall time of the runs shown."""
+    p = runs[0].provenance
+    commit = (p.get("commit") or "unknown")[:10] + ("+dirty" if p.get("dirty") else "")
+    wall = sum(r.wall_time_s for r in {str(r.path): r for r in runs}.values() if r.wall_time_s == r.wall_time_s)
+    steps = runs[0].config.get("steps")
+    return (f"profile: {profile} | data: {p.get('data', '?')} | {steps:,} steps | "
+            f"device: {p.get('device_name', p.get('device'))} | torch {p.get('torch')} | commit {commit} | "
+            f"stored wall time {wall / 60:.1f} min")
+
+
+def stamp(fig: plt.Figure, text: str) -> None:
+    fig.text(0.5, -0.01, text, ha="center", va="top", fontsize=7, color="0.35", wrap=True)
+
+
+def step_axis(ax: plt.Axes, steps: np.ndarray) -> None:
+    """Symmetric-log step axis: step 0 (the initial model) stays visible."""
+    ax.set_xscale("symlog", linthresh=1)
+    ax.set_xlim(0, max(1, int(steps[-1])))
+    ax.set_xlabel("training step")
+    ax.grid(alpha=0.3)
+
+
+def figure1(runs: dict[float, RunResult], curves: dict[float, dict[str, np.ndarray]], title: str) -> plt.Figure:
+    """CG2020 Figure 1: (a) train acc, (b) test acc, (c) train loss, (d) learned fractions."""
+    levels = sorted(runs)
+    colors = noise_colors(levels)
+    fig, axes = plt.subplots(1, 4, figsize=(17, 3.9), constrained_layout=True)
+    for ax, key, label in zip(axes[:3], ("train_acc", "test_acc", "train_loss"),
+                              ("(a) training accuracy", "(b) test accuracy", "(c) training loss")):
+        for n in levels:
+            a = runs[n].arrays
+            ax.plot(a["step"], a[key], color=colors[n], label=f"{n:.0%} noise", lw=1.6)
+        step_axis(ax, runs[levels[0]].arrays["step"])
+        ax.set_title(label)
+    axes[2].set_yscale("log")
+    axes[0].legend(fontsize=8)
+    ax = axes[3]
+    for n in levels:
+        s = runs[n].arrays["step"]
+        c = curves[n]
+        if 0 < n < 1:
+            ax.plot(s, c["pristine"], color=colors[n], lw=1.6, label=f"{n:.0%}: pristine")
+            ax.plot(s, c["corrupt"], color=colors[n], lw=1.6, ls="--", label=f"{n:.0%}: corrupt")
+        else:
+            ax.plot(s, c["all"], color=colors[n], lw=2.4, alpha=0.6,
+                    label=f"{n:.0%}: all ({'pristine' if n == 0 else 'corrupt'})")
+    step_axis(ax, runs[levels[0]].arrays["step"])
+    ax.set_title("(d) fraction learned (correct from then on)")
+    ax.set_ylim(-0.02, 1.02)
+    ax.legend(fontsize=7, ncol=1, loc="upper left")
+    fig.suptitle(title, fontsize=11)
+    return fig

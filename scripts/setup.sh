@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Create ./.venv with the project and its dependencies (idempotent: a second run is quick).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+if ! .venv/bin/python -c "import cgh_lib, torch, papermill, jupyter_book" 2>/dev/null; then
+  .venv/bin/pip install -q --upgrade pip
+  .venv/bin/pip install -q -e ".[dev]"
+fi
+# default offline data: ../shared/data beside the checkout, if present
+if [ -z "${CGH_DATA:-}" ] && [ -d ../shared/data ]; then
+  echo "export CGH_DATA=$(cd ../shared/data && pwd)" > .venv/cgh_env.sh
+else
+  : > .venv/cgh_env.sh
+fi

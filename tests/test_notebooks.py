@@ -1,0 +1,50 @@
+"""Every figure notebook executes at smoke profile, and the book builds with its figures."""
+
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+
+from cgh_lib.figures import FIGURES
+from conftest import REPO, env_with
+
+
+def test_notebooks_are_committed_without_outputs():
+    for fig in FIGURES.values():
+        nb = json.loads(fig.source.read_text())
+        assert all(not c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code"), fig.notebook
+        tagged = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
+        assert len(tagged) == 1 and "profile" in "".join(tagged[0]["source"]), fig.notebook
+
+
+@pytest.mark.parametrize("fig_id", sorted(FIGURES))
+def test_figure_notebook_executes_at_smoke(fig_id):
+    r = subprocess.run([sys.executable, "-m", "cgh_lib", "figure", fig_id, "--profile", "smoke", "--no-progress"],
+                       cwd=REPO, capture_output=True, text=True, timeout=900, env=env_with())
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = json.loads((REPO / r.stdout.strip().splitlines()[-1]).read_text())
+    assert out["metadata"]["cgh"]["profile"] == "smoke"
+    images = [o for c in out["cells"] for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    assert images, "the executed notebook shows no figure"
+    errors = [o for c in out["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors
+
+
+def test_book_builds_with_figure_images():
+    r = subprocess.run([sys.executable, "-m", "cgh_lib", "book", "--profile", "smoke", "--no-progress"],
+                       cwd=REPO, capture_output=True, text=True, timeout=1800, env=env_with())
+    assert r.returncode == 0, r.stderr[-3000:]
+    index = r.stdout.strip().splitlines()[-1].split("book built: ")[-1]
+    assert index.endswith("index.html")
+    html_dir = REPO / "_build" / "html"
+    for fig in FIGURES.values():
+        page = (html_dir / "book" / "figures" / f"{fig.stem}.html").read_text()
+        imgs = re.findall(r'<img[^>]+src="([^"]+\.png)"', page)
+        assert imgs, f"no figure image in {fig.id}'s page"
+        assert all((html_dir / "book" / "figures" / src).resolve().exists() for src in imgs)
+        assert "profile: smoke" in page  # the figure says at what scale it ran
+    listing = subprocess.run([sys.executable, "-m", "cgh_lib", "list"], cwd=REPO, capture_output=True, text=True,
+                             env=env_with())
+    assert "smoke" in listing.stdout and "true" in listing.stdout

@@ -22,7 +22,15 @@ import torch
 from torch import Tensor, nn
 
 from cgh_lib.errors import UserError, choice_error
-from cgh_lib.pergrad import LossFn, per_example_grads_with_loss, per_group_grads, unwrap
+from cgh_lib.pergrad import (
+    LinearFactors,
+    LossFn,
+    linear_factors,
+    linear_fast_path_ok,
+    per_example_grads_with_loss,
+    per_group_grads,
+    unwrap,
+)
 
 # ---------------------------------------------------------------------------
 # Elementwise robust means
@@ -116,21 +124,30 @@ def winsorized_mean(per_example: Tensor, c: int) -> Tensor:
     return res.div_(batch).reshape(per_example.shape[1:])
 
 
-def median_of_three(a: Tensor, b: Tensor, c: Tensor) -> Tensor:
-    """Elementwise median of three tensors, exactly one of the inputs at each
-    coordinate (max(min(a,b), min(max(a,b),c)); sum-min-max would round)."""
-    return torch.maximum(torch.minimum(a, b), torch.minimum(torch.maximum(a, b), c))
+def median_of_three(a: Tensor, b: Tensor, c: Tensor, out: Tensor | None = None,
+                    tmp: Tensor | None = None) -> Tensor:
+    """Elementwise median of three tensors: max(min(a,b), min(max(a,b),c)).
+
+    Exact (each output is one of the inputs; sum-min-max would round). `out`
+    and `tmp` (same shape, not aliasing the inputs) let a caller reuse buffers.
+    """
+    if out is None:
+        return torch.maximum(torch.minimum(a, b), torch.minimum(torch.maximum(a, b), c))
+    tmp = torch.minimum(a, b) if tmp is None else torch.minimum(a, b, out=tmp)
+    torch.maximum(a, b, out=out)
+    torch.minimum(out, c, out=out)
+    return torch.maximum(tmp, out, out=out)
 
 
-def _robust_combine(values: Sequence[Tensor], use_median: bool) -> Tensor:
-    """Median (or mean) of 1-3 tensors; for 1 or 2 values median = mean."""
+def _robust_combine(values: Sequence[Tensor], use_median: bool, out: Tensor, tmp: Tensor) -> Tensor:
+    """Median (or mean) of 1-3 tensors into `out`; for 1 or 2 values median = mean."""
     if len(values) == 3 and use_median:
-        return median_of_three(*values)
+        return median_of_three(*values, out=out, tmp=tmp)
     if len(values) == 1:
-        return values[0].clone()
-    out = values[0] + values[1]
+        return out.copy_(values[0])
+    torch.add(values[0], values[1], out=out)
     for v in values[2:]:
-        out += v
+        out.add_(v)
     return out.div_(len(values))
 
 
@@ -191,6 +208,7 @@ class WinsorizedAggregator(Aggregator):
 
     def __init__(self, c: int = 0) -> None:
         self.c = _check_c(c)
+        self._buf: Tensor | None = None  # reused per-example block buffer (CPU fast path)
 
     def backward(self, model: nn.Module, loss_fn: LossFn, x: Tensor, y: Tensor) -> Tensor:
         if _is_ddp(model):
@@ -199,10 +217,52 @@ class WinsorizedAggregator(Aggregator):
             raise UserError("the winsorized aggregator does not support DistributedDataParallel; "
                             "train it on one device")
         _check_c(self.c, x.shape[0])
+        named = {n: p for n, p in model.named_parameters() if p.requires_grad}
+        if self.c > 0 and not x.is_cuda and linear_fast_path_ok(model):
+            res = linear_factors(model, loss_fn, x, y)
+            if res is not None:
+                factors, loss = res
+                _clear_grads(list(named.values()))
+                for f in factors:
+                    self._winsorize_linear(f, named, x.shape[0])
+                for p in named.values():  # a Linear never reached
+                    if p.grad is None:
+                        p.grad = torch.zeros_like(p)
+                return loss
         grads, loss = per_example_grads_with_loss(model, loss_fn, x, y)
-        for (name, p) in ((n, p) for n, p in model.named_parameters() if p.requires_grad):
+        for name, p in named.items():
             p.grad = winsorized_mean(grads.pop(name), self.c)
         return loss
+
+    def _winsorize_linear(self, f: LinearFactors, named: dict[str, nn.Parameter], batch: int) -> None:
+        """CPU: build the per-example weight gradients a block of output rows at a
+        time in one reused cache-sized buffer and winsorize each block at once,
+        instead of writing (and page-faulting) the whole [B, out, in] tensor."""
+        if f.bias is not None:
+            per_ex_b = sum(dz.sum(1) for dz in f.dz)
+            named[f.bias].grad = winsorized_mean(per_ex_b, self.c)
+        if f.weight is None:
+            return
+        w = named[f.weight]
+        n_out, n_in = w.shape
+        rows = max(1, _CPU_CHUNK // n_in)
+        need = batch * rows * n_in
+        if self._buf is None or self._buf.numel() < need or self._buf.dtype != w.dtype:
+            self._buf = torch.empty(need, dtype=w.dtype, device=w.device)
+        grad = torch.empty_like(w)
+        flat = grad.view(-1)
+        for o0 in range(0, n_out, rows):
+            o1 = min(o0 + rows, n_out)
+            blk = self._buf[: batch * (o1 - o0) * n_in].view(batch, o1 - o0, n_in)
+            for i, (a, dz) in enumerate(zip(f.a, f.dz)):
+                dzt = dz[:, :, o0:o1].transpose(1, 2)
+                if i == 0:
+                    torch.bmm(dzt, a, out=blk)
+                else:
+                    blk.baddbmm_(dzt, a)
+            cols = blk.view(batch, -1)
+            _winsorized_sum_cpu(cols, self.c, flat[o0 * n_in : o1 * n_in])
+        w.grad = grad.div_(batch)
 
     def __repr__(self) -> str:
         return f"WinsorizedAggregator(c={self.c})"
@@ -217,7 +277,10 @@ class M3Aggregator(Aggregator):
     'batched' computes the 3 group gradients in one pass (Linear hook path or
     vmap over groups); 'serial' runs 3 micro-batch backward passes as the paper
     did, which is what BatchNorm in train mode (per-group statistics) and DDP
-    (each micro-batch all-reduced) need. 'auto' picks batched when possible.
+    (each micro-batch all-reduced) need. 'auto' uses batched only for models on
+    the Linear fast path: on CPU the vmap route measured ~1.4-1.6x slower than
+    serial for a small CNN (benchmarks/bench_aggregators.py); rerun that with
+    --device cuda before preferring it on a GPU.
     One update per minibatch of 3 micro-batches (the authors' M3 stepped once
     every 3 micro-batches, i.e. the same update).
     """
@@ -237,7 +300,8 @@ class M3Aggregator(Aggregator):
             raise UserError(f"M3 splits the minibatch into 3 equal groups; batch size {x.shape[0]} "
                             "is not a positive multiple of 3")
         params = _trainable(model)
-        batched = self.mode == "batched" or (self.mode == "auto" and self._batched_ok(model))
+        batched = self.mode == "batched" or (
+            self.mode == "auto" and self._batched_ok(model) and linear_fast_path_ok(unwrap(model)))
         if batched:
             if not self._batched_ok(model):
                 raise UserError("M3 mode 'batched' cannot handle DDP or BatchNorm in train mode; "
@@ -291,6 +355,10 @@ class _RollingAggregator(Aggregator):
             raise choice_error(f"{self.name} warmup", warmup, WARMUPS)
         self.warmup = warmup
         self._history: deque[list[Tensor]] = deque(maxlen=3)
+        # Output/scratch buffers reused every step (p.grad is set to `out`):
+        # avoids allocating, hence page-faulting, gradient-sized tensors per step.
+        self._out: list[Tensor] = []
+        self._tmp: list[Tensor] = []
 
     def backward(self, model: nn.Module, loss_fn: LossFn, x: Tensor, y: Tensor) -> Tensor:
         params = _trainable(model)
@@ -310,9 +378,13 @@ class _RollingAggregator(Aggregator):
         if len(self._history) < 3 and self.warmup == "skip":
             _clear_grads(params)
             return loss
+        if len(self._out) != len(params) or any(o.shape != p.shape or o.device != p.device
+                                                 for o, p in zip(self._out, params)):
+            self._out = [torch.empty_like(p) for p in params]
+            self._tmp = [torch.empty_like(p) for p in params]
         for i, p in enumerate(params):
             vals = [h[i].to(p.device) for h in self._history]
-            p.grad = _robust_combine(vals, self.use_median)
+            p.grad = _robust_combine(vals, self.use_median, self._out[i], self._tmp[i])
         return loss
 
     def state_dict(self) -> dict[str, Any]:

@@ -25,6 +25,7 @@ mode), which is what makes "the gradient of one example's loss" well defined.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Callable, Literal
 
 import torch
@@ -94,18 +95,37 @@ def _check_groups(batch: int, n_groups: int) -> int:
     return batch // n_groups
 
 
-def _linear_group_grads(
-    model: nn.Module, loss_fn: LossFn, x: Tensor, y: Tensor, n_groups: int
-) -> tuple[dict[str, Tensor], Tensor] | None:
-    """Hook method. Returns None if a Linear saw a leading dim other than the
-    batch (a custom forward folding examples together), so the caller can fall back."""
+@dataclass
+class LinearFactors:
+    """Per-example factors of one nn.Linear's gradient, from which any per-example
+    or per-group gradient is a batched matmul: dW_e = sum_k dz[e,k]^T a[e,k] and
+    db_e = sum_k dz[e,k] (k > 1 only when the layer sees extra dims; one pair of
+    factors per call of the layer). Names are None for frozen tensors."""
+
+    weight: str | None
+    bias: str | None
+    a: list[Tensor] = field(default_factory=list)  # each [B, k, in]
+    dz: list[Tensor] = field(default_factory=list)  # each [B, k, out], dL_e/dz of own loss
+
+
+def linear_factors(
+    model: nn.Module, loss_fn: LossFn, x: Tensor, y: Tensor
+) -> tuple[list[LinearFactors], Tensor] | None:
+    """One forward with hooks and one backward of the summed per-example loss.
+
+    Returns (factors of each Linear with a trainable tensor, mean loss), or None
+    if a Linear saw a leading dim other than the batch (a custom forward folding
+    examples together), so callers can fall back to the general path. Assumes
+    `linear_fast_path_ok(model)`.
+    """
+    model = unwrap(model)
     batch = x.shape[0]
-    size = batch // n_groups
+    params = _trainable(model)
     linears = {m: name for name, m in model.named_modules() if isinstance(m, nn.Linear)}
-    records: list[tuple[nn.Linear, Tensor, Tensor]] = []
+    records: list[tuple[nn.Module, Tensor, Tensor]] = []
 
     def hook(mod: nn.Module, inp: tuple[Tensor, ...], out: Tensor) -> Tensor:
-        records.append((mod, inp[0], out))  # type: ignore[arg-type]
+        records.append((mod, inp[0], out))
         # Hand the rest of the net a copy, so an in-place activation cannot
         # rewrite `out`, which must stay the pre-activation we differentiate by.
         return out.clone()
@@ -121,32 +141,48 @@ def _linear_group_grads(
     if any(a.shape[0] != batch for _, a, _ in used):
         return None
     dzs = torch.autograd.grad(losses.sum(), [z for _, _, z in used], allow_unused=True)
-
-    params = _trainable(model)
-    grads: dict[str, Tensor] = {}
-    for (mod, a, z), dz in zip(used, dzs):
-        if dz is None:
+    by_layer: dict[nn.Module, LinearFactors] = {}
+    for (mod, a, _), dz in zip(used, dzs):
+        prefix = linears[mod] + "." if linears[mod] else ""
+        wname, bname = prefix + "weight", prefix + "bias"
+        f = by_layer.setdefault(mod, LinearFactors(
+            wname if wname in params else None, bname if bname in params else None))
+        if dz is None or (f.weight is None and f.bias is None):
             continue
-        prefix = linears[mod]
-        wname = f"{prefix}.weight" if prefix else "weight"
-        bname = f"{prefix}.bias" if prefix else "bias"
-        # [G, s*k, out] and [G, s*k, in]: k > 1 when the Linear sees extra dims.
-        dz3 = dz.reshape(n_groups, -1, dz.shape[-1])
-        if wname in params:
-            a3 = a.detach().reshape(n_groups, -1, a.shape[-1])
-            gw = torch.bmm(dz3.transpose(1, 2), a3)
-            if size > 1:
-                gw = gw / size
-            grads[wname] = grads[wname] + gw if wname in grads else gw
-        if bname in params:
-            gb = dz3.sum(1) / size if size > 1 else dz3.sum(1)
-            grads[bname] = grads[bname] + gb if bname in grads else gb
+        f.a.append(a.detach().reshape(batch, -1, a.shape[-1]))
+        f.dz.append(dz.reshape(batch, -1, dz.shape[-1]))
+    return [f for f in by_layer.values() if f.a], losses.detach().mean()
+
+
+def _linear_group_grads(
+    model: nn.Module, loss_fn: LossFn, x: Tensor, y: Tensor, n_groups: int
+) -> tuple[dict[str, Tensor], Tensor] | None:
+    """Per-group means from the Linear factors: one bmm per layer, no example loop."""
+    res = linear_factors(model, loss_fn, x, y)
+    if res is None:
+        return None
+    factors, loss = res
+    size = x.shape[0] // n_groups
+    grads: dict[str, Tensor] = {}
+    for f in factors:
+        for a, dz in zip(f.a, f.dz):
+            # [G, s*k, out] and [G, s*k, in]
+            dz3 = dz.reshape(n_groups, -1, dz.shape[-1])
+            if f.weight is not None:
+                gw = torch.bmm(dz3.transpose(1, 2), a.reshape(n_groups, -1, a.shape[-1]))
+                grads[f.weight] = grads[f.weight] + gw if f.weight in grads else gw
+            if f.bias is not None:
+                gb = dz3.sum(1)
+                grads[f.bias] = grads[f.bias] + gb if f.bias in grads else gb
+    if size > 1:
+        grads = {n: g.div_(size) for n, g in grads.items()}
     # Keep named_parameters order; a Linear never reached gets zero gradient.
+    params = _trainable(unwrap(model))
     result = {
         n: grads[n] if n in grads else torch.zeros((n_groups, *p.shape), dtype=p.dtype, device=p.device)
         for n, p in params.items()
     }
-    return result, losses.detach().mean()
+    return result, loss
 
 
 def _check_vmappable(model: nn.Module) -> None:

@@ -90,7 +90,10 @@ def test_winsorized_rejects_c_too_large() -> None:
 def test_median_of_three_with_ties() -> None:
     torch.manual_seed(0)
     a, b, c = torch.randint(-2, 3, (3, 400)).float()
-    assert torch.equal(median_of_three(a, b, c), torch.stack([a, b, c]).median(0).values)
+    want = torch.stack([a, b, c]).median(0).values
+    assert torch.equal(median_of_three(a, b, c), want)
+    out = torch.empty_like(a)
+    assert median_of_three(a, b, c, out=out) is out and torch.equal(out, want)
 
 
 # --- aggregators ---------------------------------------------------------------

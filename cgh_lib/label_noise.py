@@ -117,15 +117,15 @@ def run_group(configs: Sequence[LabelNoiseConfig], opts: RunOptions) -> list[Run
     exp = first.EXPERIMENT
     ckpt = (lambda st: opts.store.save_checkpoint(exp, key, st), lambda: opts.store.load_checkpoint(exp, key))
     t0 = time.time()
+    prov = provenance(device)  # the code that runs is the code at this commit
     desc = f"noise {','.join(f'{c.noise:g}' for c in configs)}"
     arrays, timing = train_stack(data, [member(c, data) for c in configs], spec, device=device,
                                  checkpoint=ckpt, checkpoint_every_s=opts.checkpoint_every_s,
                                  checkpoint_every_steps=opts.checkpoint_every_steps,
                                  progress=opts.progress, desc=desc)
-    prov = provenance(device)
-    prov.update(wall_time_s=round(time.time() - t0, 3), train_time_s=round(timing.train_s, 3),
-                eval_time_s=round(timing.eval_s, 3), resumed=timing.resumed, stacked_with=len(configs),
-                data=data.describe())
+    prov.update(wall_time_s=round(time.time() - t0 + timing.prior_wall_s, 3),
+                train_time_s=round(timing.train_s, 3), eval_time_s=round(timing.eval_s, 3),
+                resumed=timing.resumed, stacked_with=len(configs), data=data.describe())
     out = []
     for c, arr in zip(configs, arrays):
         final = {m: float(arr[m][-1]) for m in METRICS}

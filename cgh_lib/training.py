@@ -72,6 +72,7 @@ class Timing:
     train_s: float = 0.0
     eval_s: float = 0.0
     resumed: int = 0
+    prior_wall_s: float = 0.0  # wall time spent by earlier, interrupted processes on this run
     extra: dict[str, float] = field(default_factory=dict)
 
 
@@ -229,6 +230,7 @@ def train_stack(
     last = torch.full((k, n), -1, dtype=torch.int32, device=device)
     timing = Timing()
     step = 0
+    started = time.perf_counter()
     eval_at = sorted(set(spec.eval_at) | {0, spec.steps})
 
     state = checkpoint[1]() if checkpoint else None
@@ -238,13 +240,14 @@ def train_stack(
         hist, probes = state["hist"], state["probes"]
         first, last = state["first"].to(device), state["last"].to(device)
         step = state["step"]
-        timing = Timing(state["train_s"], state["eval_s"], state["resumed"] + 1)
+        timing = Timing(state["train_s"], state["eval_s"], state["resumed"] + 1, state.get("wall_s", 0.0))
 
     def save() -> None:
         if checkpoint:
             checkpoint[0]({"params": model.state(), "orders": orders.state(), "hist": hist, "probes": probes,
                            "first": first.cpu(), "last": last.cpu(), "step": step,
-                           "train_s": timing.train_s, "eval_s": timing.eval_s, "resumed": timing.resumed})
+                           "train_s": timing.train_s, "eval_s": timing.eval_s, "resumed": timing.resumed,
+                           "wall_s": timing.prior_wall_s + time.perf_counter() - started})
 
     def evaluate() -> None:
         nonlocal first, last

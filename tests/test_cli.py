@@ -88,7 +88,10 @@ def test_kill_9_mid_run_resumes_to_identical_final_metrics(tmp_path):
     out = json.loads(resumed.stdout.strip().splitlines()[-1])
     assert out["cached"] is False
     res = json.loads(next(store.rglob("result.json")).read_text())
-    assert res["provenance"]["resumed"] >= 1  # it really resumed from the checkpoint
+    prov = res["provenance"]
+    assert prov["resumed"] >= 1  # it really resumed from the checkpoint
+    # wall time counts the killed process too: it is never less than the training + evaluation it covers
+    assert prov["wall_time_s"] >= prov["train_time_s"] + prov["eval_time_s"]
     for key in ("train_acc", "test_acc", "train_loss", "test_loss", "pristine_acc", "corrupt_acc"):
         assert out[key] == ref_metrics[key], key
     assert not list(store.rglob("*.pt")), "checkpoint is dropped once the result is stored"

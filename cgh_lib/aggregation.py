@@ -15,6 +15,7 @@ F.cross_entropy's default), so that a batch of one gives that example's loss.
 from __future__ import annotations
 
 import numbers
+import os
 from collections import deque
 from typing import Any, Callable, ClassVar, Sequence
 
@@ -103,15 +104,74 @@ def _winsorized_sum_topk(x: Tensor, c: int) -> Tensor:
     return x.sum(0) - top[:c].sum(0) - bot[:c].sum(0) + c * (top[c] + bot[c])
 
 
-def winsorized_mean(per_example: Tensor, c: int) -> Tensor:
+def _winsorized_sum_network(x: Tensor, c: int) -> Tensor:
+    """The insertion network of `_winsorized_sum_cpu` written functionally (no
+    out=, no in-place) so that torch.compile can fuse its B*(4c+2) elementwise
+    ops into one loop over columns that keeps the running lists in registers:
+    one read of x instead of ~B*(4c+2) kernel launches over it."""
+    k = c + 1
+    top: list[Tensor] = [x[0]]
+    bot: list[Tensor] = [x[0]]
+    for i in range(1, x.shape[0]):
+        for lists, keep, drop in ((top, torch.maximum, torch.minimum), (bot, torch.minimum, torch.maximum)):
+            v = x[i]
+            for j in range(len(lists)):
+                lists[j], v = keep(lists[j], v), drop(lists[j], v)
+            if len(lists) < k:
+                lists.append(v)
+    res = x.sum(0)
+    for j in range(c):
+        res = res - top[j] - bot[j]
+    return res + c * (top[c] + bot[c])
+
+
+WINSORIZE_KERNELS = ("eager", "compiled")
+KERNEL_ENV = "CGH_WINSORIZE_KERNEL"
+_compiled: dict[str, Callable[[Tensor, int], Tensor]] = {}
+
+
+def winsorize_kernel(kernel: str | None = None) -> str:
+    """The CPU winsorization kernel to use: ``kernel``, else $CGH_WINSORIZE_KERNEL, else eager.
+
+    "compiled" (torch.compile of the insertion network, needs a C++ compiler)
+    is several times faster per step but compiles for ~0.5-2 min per (batch, c)
+    on first use, so it pays for long runs (the Figure 4 grid), not for tests.
+    """
+    k = kernel if kernel is not None else os.environ.get(KERNEL_ENV, "eager")
+    if k not in WINSORIZE_KERNELS:
+        raise choice_error("winsorization kernel" + ("" if kernel is not None else f" (${KERNEL_ENV})"),
+                           k, WINSORIZE_KERNELS)
+    return k
+
+
+def _compiled_network() -> Callable[[Tensor, int], Tensor]:
+    if "fn" not in _compiled:
+        # dynamic: one compile serves every column count; guards specialize on (B, c).
+        _compiled["fn"] = torch.compile(_winsorized_sum_network, dynamic=True, fullgraph=True)
+    return _compiled["fn"]
+
+
+def _winsorized_sum_into(x: Tensor, c: int, out: Tensor, kernel: str) -> None:
+    """Winsorized column sums of a CPU block x [B, w] into out [w] (c >= 1)."""
+    if kernel == "compiled":
+        out.copy_(_compiled_network()(x, c))
+        return
+    for s in range(0, x.shape[1], _CPU_CHUNK):
+        _winsorized_sum_cpu(x[:, s : s + _CPU_CHUNK], c, out[s : s + _CPU_CHUNK])
+
+
+def winsorized_mean(per_example: Tensor, c: int, kernel: str | None = None) -> Tensor:
     """Coordinate-wise c-winsorized mean over dim 0 (CG2020 §3, WS App. B).
 
     Each coordinate's B values are clipped to [(c+1)-th smallest, (c+1)-th
     largest] and averaged; c = 0 is the plain mean. c is a count per minibatch
-    (the paper's percentile c with batch 100); requires 2c+2 <= B.
+    (the paper's percentile c with batch 100); requires 2c+2 <= B. ``kernel``
+    picks the CPU implementation (see `winsorize_kernel`); results agree to
+    float rounding.
     """
     batch = per_example.shape[0]
     c = _check_c(c, batch)
+    kernel = winsorize_kernel(kernel)
     if c == 0:
         return per_example.mean(0)
     x = per_example.reshape(batch, -1)
@@ -119,8 +179,7 @@ def winsorized_mean(per_example: Tensor, c: int) -> Tensor:
         res = _winsorized_sum_topk(x, c)
     else:
         res = x.new_empty(x.shape[1])
-        for s in range(0, x.shape[1], _CPU_CHUNK):
-            _winsorized_sum_cpu(x[:, s : s + _CPU_CHUNK], c, res[s : s + _CPU_CHUNK])
+        _winsorized_sum_into(x, c, res, kernel)
     return res.div_(batch).reshape(per_example.shape[1:])
 
 
@@ -139,16 +198,27 @@ def median_of_three(a: Tensor, b: Tensor, c: Tensor, out: Tensor | None = None,
     return torch.maximum(tmp, out, out=out)
 
 
-def _robust_combine(values: Sequence[Tensor], use_median: bool, out: Tensor, tmp: Tensor) -> Tensor:
-    """Median (or mean) of 1-3 tensors into `out`; for 1 or 2 values median = mean."""
-    if len(values) == 3 and use_median:
-        return median_of_three(*values, out=out, tmp=tmp)
-    if len(values) == 1:
-        return out.copy_(values[0])
-    torch.add(values[0], values[1], out=out)
-    for v in values[2:]:
-        out.add_(v)
-    return out.div_(len(values))
+def _robust_combine_lists(steps: Sequence[list[Tensor]], use_median: bool, out: list[Tensor],
+                          tmp: list[Tensor]) -> None:
+    """Median (len 3 and use_median) or mean of 1-3 steps' gradients into `out`,
+    for every parameter at once with torch._foreach ops: a handful of calls per
+    step instead of ~4 per parameter, so RM3/RA3 add little more than the
+    arithmetic to a step. Median of 1 or 2 values is their mean."""
+    if len(steps) == 3 and use_median:  # median_of_three, exact
+        a, b, c = steps
+        torch._foreach_copy_(tmp, a)
+        torch._foreach_minimum_(tmp, b)
+        torch._foreach_copy_(out, a)
+        torch._foreach_maximum_(out, b)
+        torch._foreach_minimum_(out, c)
+        torch._foreach_maximum_(out, tmp)
+        return
+    torch._foreach_copy_(out, steps[0])
+    if len(steps) == 1:
+        return
+    for s in steps[1:]:
+        torch._foreach_add_(out, s)
+    torch._foreach_div_(out, float(len(steps)))
 
 
 # ---------------------------------------------------------------------------
@@ -206,8 +276,9 @@ class WinsorizedAggregator(Aggregator):
 
     name = "winsorized"
 
-    def __init__(self, c: int = 0) -> None:
+    def __init__(self, c: int = 0, kernel: str | None = None) -> None:
         self.c = _check_c(c)
+        self.kernel = winsorize_kernel(kernel)
         self._buf: Tensor | None = None  # reused per-example block buffer (CPU fast path)
 
     def backward(self, model: nn.Module, loss_fn: LossFn, x: Tensor, y: Tensor) -> Tensor:
@@ -231,7 +302,7 @@ class WinsorizedAggregator(Aggregator):
                 return loss
         grads, loss = per_example_grads_with_loss(model, loss_fn, x, y)
         for name, p in named.items():
-            p.grad = winsorized_mean(grads.pop(name), self.c)
+            p.grad = winsorized_mean(grads.pop(name), self.c, self.kernel)
         return loss
 
     def _winsorize_linear(self, f: LinearFactors, named: dict[str, nn.Parameter], batch: int) -> None:
@@ -240,7 +311,7 @@ class WinsorizedAggregator(Aggregator):
         instead of writing (and page-faulting) the whole [B, out, in] tensor."""
         if f.bias is not None:
             per_ex_b = sum(dz.sum(1) for dz in f.dz)
-            named[f.bias].grad = winsorized_mean(per_ex_b, self.c)
+            named[f.bias].grad = winsorized_mean(per_ex_b, self.c, self.kernel)
         if f.weight is None:
             return
         w = named[f.weight]
@@ -261,11 +332,11 @@ class WinsorizedAggregator(Aggregator):
                 else:
                     blk.baddbmm_(dzt, a)
             cols = blk.view(batch, -1)
-            _winsorized_sum_cpu(cols, self.c, flat[o0 * n_in : o1 * n_in])
+            _winsorized_sum_into(cols, self.c, flat[o0 * n_in : o1 * n_in], self.kernel)
         w.grad = grad.div_(batch)
 
     def __repr__(self) -> str:
-        return f"WinsorizedAggregator(c={self.c})"
+        return f"WinsorizedAggregator(c={self.c}, kernel={self.kernel!r})"
 
 
 M3_MODES = ("auto", "batched", "serial")
@@ -319,15 +390,18 @@ class M3Aggregator(Aggregator):
                 params: Sequence[nn.Parameter]) -> Tensor:
         group_grads: list[list[Tensor]] = []
         losses = []
+        copy = _is_ddp(model)  # DDP grads are bucket views the next backward overwrites
         for xg, yg in zip(x.chunk(3), y.chunk(3)):
-            _clear_grads(params)
+            _clear_grads(params)  # so each backward writes a fresh tensor we may keep
             loss = loss_fn(model(xg), yg)
             loss.backward()
             losses.append(loss.detach())
-            group_grads.append([p.grad.clone() if p.grad is not None else torch.zeros_like(p)
+            group_grads.append([torch.zeros_like(p) if p.grad is None else (p.grad.clone() if copy else p.grad)
                                 for p in params])
-        for i, p in enumerate(params):
-            p.grad = median_of_three(group_grads[0][i], group_grads[1][i], group_grads[2][i])
+        out = [torch.empty_like(p) for p in params]
+        _robust_combine_lists(group_grads, True, out, [torch.empty_like(p) for p in params])
+        for p, o in zip(params, out):
+            p.grad = o
         return torch.stack(losses).mean()
 
     def __repr__(self) -> str:
@@ -382,9 +456,13 @@ class _RollingAggregator(Aggregator):
                                                  for o, p in zip(self._out, params)):
             self._out = [torch.empty_like(p) for p in params]
             self._tmp = [torch.empty_like(p) for p in params]
-        for i, p in enumerate(params):
-            vals = [h[i].to(p.device) for h in self._history]
-            p.grad = _robust_combine(vals, self.use_median, self._out[i], self._tmp[i])
+        for step in self._history:  # history restored from a checkpoint may sit on another device
+            for i, p in enumerate(params):
+                if step[i].device != p.device:
+                    step[i] = step[i].to(p.device)
+        _robust_combine_lists(list(self._history), self.use_median, self._out, self._tmp)
+        for p, o in zip(params, self._out):
+            p.grad = o
         return loss
 
     def state_dict(self) -> dict[str, Any]:

@@ -87,6 +87,38 @@ def test_winsorized_rejects_c_too_large() -> None:
         winsorized_mean(torch.randn(11, 3), 5)
 
 
+def _has_cxx() -> bool:
+    import shutil
+
+    return shutil.which("g++") is not None or shutil.which("c++") is not None
+
+
+@pytest.mark.skipif(not _has_cxx(), reason="torch.compile's CPU backend needs a C++ compiler")
+def test_compiled_kernel_matches_reference_with_ties() -> None:
+    """The torch.compile'd insertion network agrees with the full-sort reference
+    (small batch: the network unrolls over rows, so compile time grows with B*c)."""
+    torch.manual_seed(0)
+    x = torch.randint(-3, 4, (7, 40)).float()  # many ties
+    x[:, 0] = 2.0  # a fully tied column
+    torch.testing.assert_close(winsorized_mean(x, 1, kernel="compiled"), winsor_reference(x, 1))
+    model, (xb, yb) = mlp(), batches(1, batch=7)[0]
+    eager = make_aggregator("winsorized", c=1, kernel="eager")
+    compiled = make_aggregator("winsorized", c=1, kernel="compiled")
+    eager.backward(model, LOSS, xb, yb)
+    want = [p.grad.clone() for p in model.parameters()]
+    compiled.backward(model, LOSS, xb, yb)
+    for w, p in zip(want, model.parameters()):
+        torch.testing.assert_close(p.grad, w)
+
+
+def test_winsorize_kernel_choice_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(UserError, match=r"'fast'.*eager.*compiled"):
+        winsorized_mean(torch.randn(10, 3), 1, kernel="fast")
+    monkeypatch.setenv(agg_mod.KERNEL_ENV, "jit")
+    with pytest.raises(UserError, match=r"CGH_WINSORIZE_KERNEL.*'jit'"):
+        make_aggregator("winsorized", c=1)
+
+
 def test_median_of_three_with_ties() -> None:
     torch.manual_seed(0)
     a, b, c = torch.randint(-2, 3, (3, 400)).float()

@@ -46,8 +46,13 @@ def device_name(device: torch.device | str) -> str:
     return f"{cpu} ({torch.get_num_threads()} threads)"
 
 
+def now_utc() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
 def provenance(device: torch.device | str) -> dict[str, Any]:
-    """The full record stored with every run."""
+    """The record stored with every run, taken when the run starts (the run store
+    adds ``finished_at`` when it saves the result)."""
     import numpy
     import torchvision
 
@@ -60,5 +65,5 @@ def provenance(device: torch.device | str) -> dict[str, Any]:
         "device": str(torch.device(device)),
         "device_name": device_name(device),
         "host": platform.node(),
-        "finished_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "started_at": now_utc(),
     }

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from .config import canonical_json, config_hash, experiment_name, to_dict
-from .provenance import REPO_ROOT
+from .provenance import REPO_ROOT, now_utc
 
 
 def default_root() -> Path:
@@ -99,7 +99,7 @@ class RunStore:
         np.savez_compressed(buf, **arrays)
         _atomic_write_bytes(d / "arrays.npz", buf.getvalue())
         record = {"experiment": experiment_name(cfg), "hash": config_hash(cfg), "config": to_dict(cfg),
-                  "final": final, "provenance": provenance}
+                  "final": final, "provenance": {**provenance, "finished_at": now_utc()}}
         _atomic_write_bytes(d / "result.json", (json.dumps(record, indent=1, sort_keys=True) + "\n").encode())
         return self.load(cfg)  # type: ignore[return-value]
 

@@ -38,7 +38,7 @@ import json
 import math
 import os
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Sequence
 
@@ -165,14 +165,15 @@ class WSWinsorizeConfig(WSConfig):
 
 # Profiles of each experiment: smoke = seconds, generated data; small = minutes on a CPU, real
 # data (Fashion-MNIST, a small CNN); paper = the config defaults (GPUs, ImageNet / CIFAR-10).
-_SMOKE = dict(model="small_cnn", dataset="synthetic", n_train=240, n_test=160, width=8, epochs=4,
-              batch_size=24, lr_milestones=(3,), n_track=60, train_sample=240)
+_SMOKE = dict(model="small_cnn", dataset="synthetic", n_train=240, n_test=100, width=8, epochs=4,
+              batch_size=24, lr_milestones=(3,), n_track=60, train_sample=120)
 _SMALL = dict(model="small_cnn", dataset="fashion-mnist", n_train=6000, n_test=2000, width=16, epochs=12,
               batch_size=128, lr_milestones=(8,), n_track=1000, train_sample=2000)
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "ws-label-noise": {"smoke": _SMOKE, "small": _SMALL, "paper": {}},
     # no momentum: a larger lr keeps the CPU profiles' short runs moving
-    "ws-aggregators": {"smoke": {**_SMOKE, "lr": 0.2},
+    "ws-aggregators": {"smoke": {**_SMOKE, "lr": 0.2, "batch_size": 12, "width": 6, "epochs": 6,
+                                 "lr_milestones": (5,)},
                        "small": {**_SMALL, "lr": 0.2, "epochs": 15, "lr_milestones": (10,)}, "paper": {}},
     "ws-winsorize": {
         "smoke": dict(model="small_cnn", dataset="synthetic", n_train=160, n_test=100, width=8, batch_size=16,
@@ -380,14 +381,14 @@ def figure_configs(fig_id: str, profile: str, overrides: dict[str, Any] | None =
     base = {**spec.settings.get(profile, {}), **(overrides or {})}
     out: dict[tuple[str, float, int], WSConfig] = {}
     for agg in spec.aggregators:
+        extra: dict[str, Any] = {}
+        if agg == "m3" and "batch_size" not in (overrides or {}):
+            batch = make_config(spec.experiment, profile, base).batch_size
+            extra["batch_size"] = _m3_batch(batch, profile)
         for noise in (noise_levels if noise_levels is not None else spec.noise_levels):
             for c in spec.c_levels:
-                cfg = make_config(spec.experiment, profile, {**base, "noise": float(noise), "aggregator": agg,
-                                                             "c": c})
-                if agg == "m3" and "batch_size" not in (overrides or {}):
-                    cfg = replace(cfg, batch_size=_m3_batch(cfg.batch_size, profile))
-                cfg.validate()
-                out[(agg, float(noise), c)] = cfg
+                out[(agg, float(noise), c)] = make_config(
+                    spec.experiment, profile, {**base, **extra, "noise": float(noise), "aggregator": agg, "c": c})
     return out
 
 

@@ -28,6 +28,20 @@ FIGURES: dict[str, Figure] = {f.id: f for f in [
     Figure("cg2020-fig1", "notebooks/cg2020_fig1_label_noise.ipynb",
            "CG2020 Figure 1: label noise on MNIST", "CG2020 §2.1-2.3"),
 ]}
+FIGURES.update({f.id: f for f in [  # WS paper (issue #4)
+    Figure("ws-fig1", "notebooks/ws_fig1_label_noise_resnet18.ipynb",
+           "WS Figure 1: label noise on ImageNet, ResNet-18", "WS §2"),
+    Figure("ws-fig2", "notebooks/ws_fig2_rm3_ra3_m3.ipynb",
+           "WS Figure 2: RM3, RA3 and M3 vs SGD", "WS §3.3"),
+    Figure("ws-fig3", "notebooks/ws_fig3_pristine_corrupt_aggregators.ipynb",
+           "WS Figure 3: pristine vs corrupt under SGD, RA3, M3, RM3", "WS §3.3"),
+    Figure("ws-fig6", "notebooks/ws_fig6_label_noise_inception.ipynb",
+           "WS Figure 6: label noise on ImageNet, Inception-V3", "WS Appendix A"),
+    Figure("ws-fig7", "notebooks/ws_fig7_label_noise_vgg13.ipynb",
+           "WS Figure 7: label noise on ImageNet, VGG-13", "WS Appendix A"),
+    Figure("ws-fig8", "notebooks/ws_fig8_winsorization_cifar10.ipynb",
+           "WS Figure 8: winsorization on CIFAR-10, ResNet-32", "WS Appendix B"),
+]})
 
 
 def get_figure(fig_id: str) -> Figure:

@@ -33,7 +33,7 @@ __all__ = [
     "imagenet_transform", "resolve_imagenet_root", "imagenet_datasets",
     "resolve_data_root", "CifarBatches", "cifar10_datasets", "write_fake_cifar10",
     "dataset_targets", "NoisyLabels", "IndexedDataset", "tracking_indices", "sample_indices",
-    "tracking_subsets", "describe_noise",
+    "tracking_subsets", "stream_seed", "describe_noise",
 ]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -306,6 +306,18 @@ def sample_indices(n_total: int, n: int, seed: int) -> torch.Tensor:
     return torch.randperm(int(n_total), generator=g)[: max(0, int(n))].sort().values
 
 
+def stream_seed(seed: int, purpose: str) -> int:
+    """A seed for ``purpose`` derived by hashing, so it never equals another stream's integer seed.
+
+    Sampling with a plain ``seed`` / ``seed + 1`` clashed with label noise drawn
+    from the same integer: with the ``exact`` scheme, a train sample drawn from
+    the noise's seed is the noise's own permutation, i.e. almost all corrupt.
+    """
+    import hashlib
+
+    return int.from_bytes(hashlib.sha256(f"{purpose}:{int(seed)}".encode()).digest()[:7], "big")
+
+
 def tracking_subsets(
     noisy_train: NoisyLabels, n_per_group: int, seed: int, train_sample: int | None = None,
 ) -> dict[str, Dataset]:
@@ -313,9 +325,10 @@ def tracking_subsets(
 
     ``train`` is the whole noisy training set, or a fixed sample of
     ``train_sample`` examples of it (evaluated with the noisy labels, as the
-    paper's "training accuracy"). Add the test set yourself.
+    paper's "training accuracy"). Add the test set yourself. Both samples use
+    seeds derived from ``seed`` by `stream_seed`, independent of the noise seed.
     """
-    pristine, corrupt = tracking_indices(noisy_train.corrupt_mask, n_per_group, seed)
+    pristine, corrupt = tracking_indices(noisy_train.corrupt_mask, n_per_group, stream_seed(seed, "tracking"))
     out: dict[str, Dataset] = {
         "pristine": Subset(noisy_train, pristine.tolist()),
         "corrupt": Subset(noisy_train, corrupt.tolist()),
@@ -323,7 +336,8 @@ def tracking_subsets(
     if train_sample is None or train_sample >= len(noisy_train):
         out["train"] = noisy_train
     else:
-        out["train"] = Subset(noisy_train, sample_indices(len(noisy_train), train_sample, seed + 1).tolist())
+        out["train"] = Subset(noisy_train, sample_indices(len(noisy_train), train_sample,
+                                                          stream_seed(seed, "train-sample")).tolist())
     return out
 
 

@@ -118,3 +118,19 @@ def test_tracking_subsets(tmp_path: Path) -> None:
     assert (len(sets["pristine"]), len(sets["corrupt"]), len(sets["train"])) == (30, 30, 50)
     assert all(bool(noisy.corrupt_mask[sets["corrupt"][j][2]]) for j in range(30))
     assert not any(bool(noisy.corrupt_mask[sets["pristine"][j][2]]) for j in range(30))
+
+
+def test_train_sample_independent_of_noise_seed() -> None:
+    """Regression: the train sample once used seed+1, so with noise drawn from that same integer
+    (exact scheme) the sample was the noise permutation's head, ~90% corrupt at 45% corruption."""
+    from torch.utils.data import TensorDataset
+
+    n = 4000
+    y = torch.randint(0, 10, (n,), generator=torch.Generator().manual_seed(5))
+    base = TensorDataset(torch.zeros(n, 1), y)
+    for seed in (0, 1, 2):
+        noisy = NoisyLabels(base, 0.5, seed=seed + 1, scheme="exact", num_classes=10)
+        sample = tracking_subsets(noisy, n_per_group=10, seed=seed, train_sample=800)["train"]
+        frac = noisy.corrupt_mask[torch.tensor(sample.indices)].float().mean().item()
+        overall = noisy.corrupt_mask.float().mean().item()
+        assert abs(frac - overall) < 0.06, (seed, frac, overall)

@@ -64,8 +64,7 @@ def register(exp: Experiment) -> Experiment:
 
 def _load_all() -> None:
     # importing the experiment modules registers them
-    from . import label_noise  # noqa: F401
-    from . import ws_experiments  # noqa: F401
+    from . import label_noise, loss_reduction, winsorized, ws_experiments  # noqa: F401
 
 
 def get_experiment(name: str) -> Experiment:

@@ -27,6 +27,12 @@ class Figure:
 FIGURES: dict[str, Figure] = {f.id: f for f in [
     Figure("cg2020-fig1", "notebooks/cg2020_fig1_label_noise.ipynb",
            "CG2020 Figure 1: label noise on MNIST", "CG2020 §2.1-2.3"),
+    Figure("cg2020-fig2", "notebooks/cg2020_fig2_loss_reduction.ipynb",
+           "CG2020 Figure 2: pristine vs corrupt share of the loss reduction", "CG2020 §2.4"),
+    Figure("cg2020-fig3", "notebooks/cg2020_fig3_contributions.ipynb",
+           "CG2020 Figure 3: per-example cumulative contributions", "CG2020 §2.4"),
+    Figure("cg2020-fig4", "notebooks/cg2020_fig4_winsorized.ipynb",
+           "CG2020 Figure 4: winsorized gradients", "CG2020 §3"),
 ]}
 FIGURES.update({f.id: f for f in [  # WS paper (issue #4)
     Figure("ws-fig1", "notebooks/ws_fig1_label_noise_resnet18.ipynb",

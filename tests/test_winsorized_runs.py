@@ -1,0 +1,99 @@
+"""CG2020 Figure 4 engine: config errors, resume after an interruption, the grid and its claims."""
+
+import numpy as np
+import pytest
+import torch
+
+from cgh_lib import winsorized as ws
+from cgh_lib.aggregation import SGDAggregator, WinsorizedAggregator
+from cgh_lib.errors import UserError
+from cgh_lib.experiments import RunOptions, ensure_runs, make_config
+from cgh_lib.runstore import RunStore
+
+TINY = dict(n_train=300, n_test=100, hidden=(16, 16, 16), steps=45, eval_schedule="log")
+
+
+@pytest.mark.parametrize("over, msg", [
+    ({"c": -1}, "parameter c=-1 is negative; accepted: an integer 0 <= c <= 49 (batch_size=100)"),
+    ({"c": 50}, "parameter c=50 needs batch_size >= 2c+2 = 102"),
+    ({"c": 4, "batch_size": 9}, "accepted: an integer 0 <= c <= 3"),
+    ({"noise": 1.5}, "noise fraction 1.5 is outside [0, 1]"),
+    ({"batch_size": 5000, "n_train": 1000}, "batch_size=5000 exceeds n_train=1000"),
+])
+def test_config_errors_name_value_and_range(over, msg):
+    with pytest.raises(UserError) as e:
+        make_config("cg2020-winsorized", "smoke", over)
+    assert msg in str(e.value) and "\n" not in str(e.value)
+
+
+def test_largest_valid_c_is_accepted():
+    assert make_config("cg2020-winsorized", "smoke", {"c": 49}).c == 49
+
+
+def test_c0_is_plain_sgd_and_c_positive_winsorizes():
+    assert isinstance(ws.make_aggregator(0), SGDAggregator)
+    agg = ws.make_aggregator(4)
+    assert isinstance(agg, WinsorizedAggregator) and agg.c == 4
+
+
+def test_overfit_definition():
+    assert ws.overfit(np.array([1.0]), np.array([0.9]), 0.5)[0] == pytest.approx(1.0 - (0.05 + 0.45))
+    assert ws.overfit(np.array([0.3]), np.array([0.2]), 1.0)[0] == pytest.approx(0.2)
+
+
+def test_resume_after_interrupt_equals_uninterrupted(tmp_path, monkeypatch):
+    cfg = make_config("cg2020-winsorized", "smoke", dict(TINY, noise=0.5, c=2))
+    ref = ensure_runs([cfg], RunOptions(store=RunStore(tmp_path / "a"), progress=False))[0]
+
+    calls = {"n": 0}
+    real_update = ws.sgd_update
+
+    def flaky(model, lr):
+        calls["n"] += 1
+        if calls["n"] == 23:  # mid-epoch (3 steps per epoch), between two evaluations
+            raise KeyboardInterrupt
+        real_update(model, lr)
+
+    store = RunStore(tmp_path / "b")
+    opts = RunOptions(store=store, progress=False, checkpoint_every_steps=5)
+    monkeypatch.setattr(ws, "sgd_update", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        ensure_runs([cfg], opts)
+    monkeypatch.setattr(ws, "sgd_update", real_update)
+    ckpt = store.load_checkpoint(cfg.EXPERIMENT, ws.config_hash(cfg))
+    assert ckpt is not None and ckpt["step"] == 22 and store.load(cfg) is None
+    res = ensure_runs([cfg], opts)[0]
+    assert res.provenance["resumed"] == 1
+    assert set(ref.arrays) == set(res.arrays)
+    for k in ref.arrays:
+        np.testing.assert_array_equal(ref.arrays[k], res.arrays[k], err_msg=k)
+    assert store.load_checkpoint(cfg.EXPERIMENT, ws.config_hash(cfg)) is None  # dropped when done
+
+
+def test_tiny_grid_runs_and_claims(tmp_path):
+    configs = ws.grid_configs("smoke", (0.0, 1.0), (0, 2), TINY)
+    assert [(c.c, c.noise) for c in configs] == [(0, 0.0), (0, 1.0), (2, 0.0), (2, 1.0)]
+    runs = ensure_runs(configs, RunOptions(progress=False))
+    grid = ws.as_grid(configs, runs)
+    for (c, n), r in grid.items():
+        a = r.arrays
+        assert a["step"][0] == 0 and a["step"][-1] == 45
+        assert np.allclose(a["overfit"], ws.overfit(a["train_acc"], a["test_acc"], n))
+        assert r.final["proper_acc"] == pytest.approx(1.0 - a["corrupt"].mean())
+        assert np.all((a["train_acc"] >= 0) & (a["train_acc"] <= 1))
+    # same init for every c at one noise level: identical step-0 evaluation, different training
+    assert grid[(0, 0.0)].arrays["train_loss"][0] == grid[(2, 0.0)].arrays["train_loss"][0]
+    assert grid[(0, 0.0)].arrays["train_loss"][-1] != grid[(2, 0.0)].arrays["train_loss"][-1]
+    assert grid[(0, 1.0)].final["proper_acc"] < 0.2
+    rows = ws.claims(grid)
+    assert rows and all(r["holds"] in ("yes", "no", "n/a") for r in rows)
+    table = ws.summary_table(grid)
+    assert table.shape == (2, 8)
+
+
+def test_smoke_profile_learns_the_clean_data():
+    """The smoke profile is large enough that plain SGD learns (so its claims table is not about noise)."""
+    torch.manual_seed(0)
+    cfg = make_config("cg2020-winsorized", "smoke", {"noise": 0.0, "c": 0})
+    r = ensure_runs([cfg], RunOptions(progress=False))[0]
+    assert r.final["test_acc"] > 0.5 and r.final["train_acc"] > 0.5

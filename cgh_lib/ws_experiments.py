@@ -74,7 +74,7 @@ class WSConfig:
     dataset: str = "imagenet"
     n_train: int = 0            # 0 = the whole training set, else a fixed random sample
     n_test: int = 0             # 0 = the whole test / val set
-    image_size: int = 0         # ImageNet crop (0 = the model's: 224, Inception 299); small_cnn input side
+    image_size: int = 0         # ImageNet crop (0 = the model's: 224, Inception 299); synthetic image side
     width: int = 32             # small_cnn only
     noise: float = 0.0
     noise_scheme: str = "uniform"
@@ -173,12 +173,12 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "ws-label-noise": {"smoke": _SMOKE, "small": _SMALL, "paper": {}},
     # no momentum: a larger lr keeps the CPU profiles' short runs moving
     "ws-aggregators": {"smoke": {**_SMOKE, "lr": 0.2, "batch_size": 12, "width": 6, "epochs": 6,
-                                 "lr_milestones": (5,)},
+                                 "lr_milestones": (5,), "eval_every_steps": 40},
                        "small": {**_SMALL, "lr": 0.2, "epochs": 15, "lr_milestones": (10,)}, "paper": {}},
     "ws-winsorize": {
         "smoke": dict(model="small_cnn", dataset="synthetic", n_train=160, n_test=100, width=8, batch_size=16,
-                      max_steps=40, step_first=30, step_every=5, eval_every_steps=10, n_track=50,
-                      train_sample=160, lr=0.2),
+                      max_steps=30, step_first=20, step_every=5, eval_every_steps=10, n_track=50,
+                      train_sample=100, lr=0.2),
         "small": dict(model="small_cnn", dataset="fashion-mnist", n_train=2000, n_test=1000, width=8,
                       max_steps=2000, step_first=1200, step_every=400, eval_every_steps=250, n_track=500,
                       train_sample=2000, lr=0.1),
@@ -232,11 +232,11 @@ def build_datasets(cfg: WSConfig, data_root: str | None) -> tuple[Dataset, Datas
         in_ch, side, k, src = 3, 32, 10, str(imagedata.resolve_data_root(data_root))
     else:
         if cfg.dataset == "synthetic":
-            d = synthetic_dataset(max(cfg.n_train, 1) if cfg.n_train else 2000, cfg.n_test or 1000, seed=0)
+            d = synthetic_dataset(cfg.n_train or 2000, cfg.n_test or 1000, seed=0, side=cfg.image_size or 28)
         else:
             d = load_dataset("fashion-mnist", data_root)
         train, test = _tensor_images(d.x_train, d.y_train), _tensor_images(d.x_test, d.y_test)
-        in_ch, side, k, src = 1, 28, d.num_classes, d.source
+        in_ch, side, k, src = 1, int(train.tensors[0].shape[-1]), d.num_classes, d.source
     if cfg.n_train and cfg.n_train < len(train):
         train = Subset(train, sample_indices(len(train), cfg.n_train, stream_seed(0, "ws-train-subset")).tolist())
     if cfg.n_test and cfg.n_test < len(test):

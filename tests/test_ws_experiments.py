@@ -190,7 +190,17 @@ def test_claims_follow_the_measured_numbers():
     assert set(rows.values()) == {"yes"}, rows
     bad = {**good, ("rm3", 1.0): run(1.0, 0.1, 0.1, 1.0)}
     rows = ws.aggregator_claims(bad)
-    assert any(r["holds"] == "no" and "memorizes" in r["claim"] for r in rows)
+    assert any(r["holds"] == "no" and "memorizes 100% noise less" in r["claim"] for r in rows)
+    # SGD that never memorized makes "memorizes less" untestable, not "holds"
+    flat = {**good, ("sgd", 1.0): run(0.12, 0.1, 0.1, 0.12)}
+    rows = {r["claim"].split(" (")[0]: r["holds"] for r in ws.aggregator_claims(flat)}
+    assert rows["(precondition) SGD memorizes 100% noise: final training accuracy above chance"] == "no"
+    assert rows["RM3 memorizes 100% noise less than SGD"] == "n/a"
+    fig3 = {"sgd": run(0.6, 0.5, 0.9, 0.6), "ra3": run(0.6, 0.5, 0.9, 0.58), "rm3": run(0.5, 0.5, 0.9, 0.2),
+            "m3": run(0.5, 0.5, 0.85, 0.1)}
+    assert {r["holds"] for r in ws.pristine_corrupt_claims(fig3)} == {"yes", "n/a"}
+    fig3_flat = {k: run(0.5, 0.5, 0.9, 0.03) for k in fig3}
+    assert [r["holds"] for r in ws.pristine_corrupt_claims(fig3_flat)][1:] == ["n/a"] * 7
     ln = ws.label_noise_claims({0.0: run(1.0, 0.7, 1.0, np.nan), 0.5: run(0.6, 0.5, 0.9, 0.3),
                                 1.0: run(0.3, 0.1, 0.1, 0.3)})
     assert [r["holds"] for r in ln] == ["yes"] * 4

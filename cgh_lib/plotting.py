@@ -25,7 +25,10 @@ def run_stamp(profile: str, runs: Sequence[RunResult]) -> str:
     """One line: profile, data, steps, device, commit and total wall time of the runs shown."""
     p = runs[0].provenance
     commit = (p.get("commit") or "unknown")[:10] + ("+dirty" if p.get("dirty") else "")
-    wall = sum(r.wall_time_s for r in {str(r.path): r for r in runs}.values() if r.wall_time_s == r.wall_time_s)
+    # runs trained as one stack share one provenance record (and one wall time): count it once
+    groups = {(q.get("finished_at"), q.get("host"), q.get("wall_time_s")): r
+              for r in {str(r.path): r for r in runs}.values() for q in [r.provenance]}
+    wall = sum(r.wall_time_s for r in groups.values() if r.wall_time_s == r.wall_time_s)
     steps = runs[0].config.get("steps")
     return (f"profile: {profile} | data: {p.get('data', '?')} | {steps:,} steps | "
             f"device: {p.get('device_name', p.get('device'))} | torch {p.get('torch')} | commit {commit} | "

@@ -99,7 +99,7 @@ PROFILES: dict[str, dict[str, Any]] = {
     # 150 steps (15 epochs); checks the code path, not the paper's claims
     "smoke": dict(dataset="synthetic", n_train=1000, n_test=500, hidden=(32, 32, 32), steps=150,
                   eval_schedule="log"),
-    # ~15 CPU minutes for the 5x5 grid: real MNIST (first 3,000 images), a narrower net
+    # ~15-20 CPU minutes (2 shared cores) for the 5x5 grid: real MNIST (first 3,000 images), a narrower net
     # (784-64x3-10), 1,000 steps (33 epochs); the per-example clipping is what costs
     "small": dict(dataset="mnist", n_train=3000, n_test=10_000, hidden=(64, 64, 64), steps=1000,
                   eval_schedule="log"),

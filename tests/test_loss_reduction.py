@@ -168,3 +168,16 @@ def test_tiny_run_stores_curves_and_claims(tmp_path, estimator):
         assert r.final["sample_size"] == 300
     rows = lr.claims(runs)
     assert rows and all(r["holds"] in ("yes", "no", "n/a") for r in rows)
+
+
+def test_run_stamp_counts_a_stack_wall_time_once():
+    from pathlib import Path
+
+    from cgh_lib.plotting import run_stamp
+    from cgh_lib.runstore import RunResult
+
+    shared = {"finished_at": "t0", "host": "h", "wall_time_s": 60.0, "commit": "abc", "dirty": False}
+    stack = [RunResult({"steps": 10}, {}, dict(shared), {}, Path(f"/r/{i}")) for i in range(3)]
+    other = RunResult({"steps": 10}, {}, dict(shared, finished_at="t1", wall_time_s=120.0), {}, Path("/r/x"))
+    assert "stored wall time 1.0 min" in run_stamp("small", stack)
+    assert "stored wall time 3.0 min" in run_stamp("small", stack + [other])

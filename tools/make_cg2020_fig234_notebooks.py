@@ -188,7 +188,7 @@ epochs). In the committed small-profile runs:
 * larger c mostly, but not always, lowers the final training accuracy (one clear
   inversion at 25% noise, c = 4 vs 8, so that row says "no").
 
-The **smoke** profile (generated data, a 3x3 sub-grid, 150 steps) checks the code path;
+The **smoke** profile (generated data, a 3x3 sub-grid, 150 steps, lr 0.05) checks the code path;
 the networks learn the clean data, but its numbers are not evidence.
 '''
 

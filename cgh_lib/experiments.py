@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import torch
 
@@ -87,6 +87,13 @@ def make_config(experiment: str, profile: str | None = None, overrides: dict[str
     if profile is not None:
         cfg = apply_overrides(cfg, exp.profiles[check_profile(profile)])
     return apply_overrides(cfg, overrides or {})
+
+
+def sweep_configs(experiment: str, profile: str, points: Iterable[dict[str, Any]],
+                  overrides: dict[str, Any] | None = None) -> list[Any]:
+    """One config per point of a figure's sweep (e.g. ``{"noise": 0.25}``): the
+    profile, then the user's overrides, then the point itself."""
+    return [make_config(experiment, profile, {**(overrides or {}), **point}) for point in points]
 
 
 def group_key(configs: Sequence[Any]) -> str:

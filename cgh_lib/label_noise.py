@@ -21,14 +21,13 @@ from typing import Any, ClassVar, Sequence
 import numpy as np
 
 from .config import config_hash
-from .data import DATASETS, TensorData, corrupt_labels, load_dataset
-from .errors import UserError, choice_error
-from .experiments import Experiment, RunOptions, group_key, register
-from .models import INITS
-from .noise import NOISE_SCHEMES, check_fraction
+from .data import TensorData, corrupt_labels, load_dataset
+from .errors import UserError
+from .experiments import Experiment, RunOptions, group_key, register, sweep_configs
+from .mlp_runs import validate_mlp_run
 from .provenance import provenance
 from .runstore import RunResult
-from .schedule import SCHEDULES, eval_steps
+from .schedule import eval_steps
 from .training import METRICS, Member, StackSpec, train_stack
 
 NOISE_LEVELS = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -54,20 +53,7 @@ class LabelNoiseConfig:
     seed: int = 0
 
     def validate(self) -> None:
-        check_fraction(self.noise)
-        for name, value, accepted in (("dataset", self.dataset, DATASETS),
-                                      ("noise scheme", self.noise_scheme, NOISE_SCHEMES[:2]),
-                                      ("init", self.init, INITS),
-                                      ("eval schedule", self.eval_schedule, SCHEDULES)):
-            if value not in accepted:
-                raise choice_error(name, value, accepted)
-        for name in ("n_train", "n_test", "batch_size", "steps"):
-            if getattr(self, name) < 1:
-                raise UserError(f"parameter {name}={getattr(self, name)} must be >= 1; accepted: a positive integer")
-        if not self.hidden or min(self.hidden) < 1:
-            raise UserError(f"parameter hidden={self.hidden} is invalid; accepted: comma-separated positive widths")
-        if not self.lr > 0:
-            raise UserError(f"parameter lr={self.lr} must be > 0; accepted: a positive number")
+        validate_mlp_run(self)
 
 
 PROFILES: dict[str, dict[str, Any]] = {
@@ -232,10 +218,7 @@ def claims(runs: dict[float, RunResult], accuracy_level: float = 0.5, early_step
 def figure1_configs(profile: str, noise_levels: Sequence[float] = NOISE_LEVELS,
                     overrides: dict[str, Any] | None = None) -> list[LabelNoiseConfig]:
     """The configs Figure 1 needs at ``profile`` (one per noise level)."""
-    from .experiments import make_config
-
-    return [make_config(LabelNoiseConfig.EXPERIMENT, profile, {**(overrides or {}), "noise": n})
-            for n in noise_levels]
+    return sweep_configs(LabelNoiseConfig.EXPERIMENT, profile, ({"noise": n} for n in noise_levels), overrides)
 
 
 def config_id(cfg: LabelNoiseConfig) -> str:

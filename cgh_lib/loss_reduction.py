@@ -45,16 +45,16 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .config import config_hash
-from .data import DATASETS, TensorData, corrupt_labels
-from .errors import UserError, choice_error
-from .experiments import Experiment, RunOptions, group_key, register
+from .data import TensorData, corrupt_labels
+from .errors import UserError
+from .experiments import Experiment, RunOptions, group_key, register, sweep_configs
 from .label_noise import load_data
-from .models import INITS, StackedMLP, mlp
-from .noise import NOISE_SCHEMES, check_fraction
+from .models import StackedMLP, mlp
 from .pergrad import linear_factors, linear_fast_path_ok, per_example_grads
+from .mlp_runs import validate_mlp_run
 from .provenance import provenance
 from .runstore import RunResult
-from .schedule import SCHEDULES, eval_steps
+from .schedule import eval_steps
 from .stats import choose_grad_sample, null_world_masks
 from .training import METRICS, Member, StackSpec, train_stack
 
@@ -93,21 +93,11 @@ class LossReductionConfig:
     seed: int = 0
 
     def validate(self) -> None:
-        check_fraction(self.noise)
-        for name, value, accepted in (("dataset", self.dataset, DATASETS),
-                                      ("noise scheme", self.noise_scheme, NOISE_SCHEMES[:2]),
-                                      ("init", self.init, INITS),
-                                      ("eval schedule", self.eval_schedule, SCHEDULES),
-                                      ("estimator", self.estimator, ESTIMATORS)):
-            if value not in accepted:
-                raise choice_error(name, value, accepted)
+        validate_mlp_run(self, choices=[("estimator", self.estimator, ESTIMATORS)], positive=["stat_weights"])
         if not 0.0 < self.noise < 1.0:
             empty = "corrupt" if self.noise == 0.0 else "pristine"
             raise UserError(f"parameter noise={self.noise:g} leaves the {empty} set empty, so f_p / i_p are "
                             "undefined; accepted: 0 < noise < 1")
-        for name in ("n_train", "n_test", "batch_size", "steps", "stat_weights"):
-            if getattr(self, name) < 1:
-                raise UserError(f"parameter {name}={getattr(self, name)} must be >= 1; accepted: a positive integer")
         for name in ("stat_examples", "contrib_steps", "n_null"):
             if getattr(self, name) < 0:
                 raise UserError(f"parameter {name}={getattr(self, name)} must be >= 0; "
@@ -118,10 +108,6 @@ class LossReductionConfig:
         if self.contrib_steps > self.steps:
             raise UserError(f"parameter contrib_steps={self.contrib_steps} exceeds steps={self.steps}; "
                             f"accepted: 0..{self.steps}")
-        if not self.hidden or min(self.hidden) < 1:
-            raise UserError(f"parameter hidden={self.hidden} is invalid; accepted: comma-separated positive widths")
-        if not self.lr > 0:
-            raise UserError(f"parameter lr={self.lr} must be > 0; accepted: a positive number")
 
 
 PROFILES: dict[str, dict[str, Any]] = {
@@ -433,10 +419,7 @@ def claims(runs: dict[float, RunResult]) -> list[dict[str, Any]]:
 def figure_configs(profile: str, noise_levels: Sequence[float] = NOISE_LEVELS,
                    overrides: dict[str, Any] | None = None) -> list[LossReductionConfig]:
     """The configs Figures 2 and 3 need at ``profile`` (one per noise level)."""
-    from .experiments import make_config
-
-    return [make_config(LossReductionConfig.EXPERIMENT, profile, {**(overrides or {}), "noise": n})
-            for n in noise_levels]
+    return sweep_configs(LossReductionConfig.EXPERIMENT, profile, ({"noise": n} for n in noise_levels), overrides)
 
 
 def config_id(cfg: LossReductionConfig) -> str:

@@ -31,15 +31,15 @@ from torch import nn
 
 from .aggregation import Aggregator, SGDAggregator, WinsorizedAggregator
 from .config import config_hash
-from .data import DATASETS, TensorData, corrupt_labels
-from .errors import UserError, choice_error
-from .experiments import Experiment, RunOptions, register
+from .data import TensorData, corrupt_labels
+from .errors import UserError
+from .experiments import Experiment, RunOptions, check_profile, register, sweep_configs
 from .label_noise import load_data
-from .models import INITS, mlp
-from .noise import NOISE_SCHEMES, check_fraction
+from .models import mlp
+from .mlp_runs import validate_mlp_run
 from .provenance import provenance
 from .runstore import RunResult
-from .schedule import SCHEDULES, eval_steps
+from .schedule import eval_steps
 
 NOISE_LEVELS = (0.0, 0.25, 0.5, 0.75, 1.0)
 C_LEVELS = (0, 1, 2, 4, 8)
@@ -67,16 +67,7 @@ class WinsorizedConfig:
     seed: int = 0
 
     def validate(self) -> None:
-        check_fraction(self.noise)
-        for name, value, accepted in (("dataset", self.dataset, DATASETS),
-                                      ("noise scheme", self.noise_scheme, NOISE_SCHEMES[:2]),
-                                      ("init", self.init, INITS),
-                                      ("eval schedule", self.eval_schedule, SCHEDULES)):
-            if value not in accepted:
-                raise choice_error(name, value, accepted)
-        for name in ("n_train", "n_test", "batch_size", "steps"):
-            if getattr(self, name) < 1:
-                raise UserError(f"parameter {name}={getattr(self, name)} must be >= 1; accepted: a positive integer")
+        validate_mlp_run(self)
         c_max = max((self.batch_size - 2) // 2, 0)
         if self.c < 0:
             raise UserError(f"parameter c={self.c} is negative; accepted: an integer 0 <= c <= {c_max} "
@@ -88,10 +79,6 @@ class WinsorizedConfig:
         if self.batch_size > self.n_train:
             raise UserError(f"parameter batch_size={self.batch_size} exceeds n_train={self.n_train}; "
                             f"accepted: 1..{self.n_train}")
-        if not self.hidden or min(self.hidden) < 1:
-            raise UserError(f"parameter hidden={self.hidden} is invalid; accepted: comma-separated positive widths")
-        if not self.lr > 0:
-            raise UserError(f"parameter lr={self.lr} must be > 0; accepted: a positive number")
 
 
 PROFILES: dict[str, dict[str, Any]] = {
@@ -284,14 +271,11 @@ GRIDS: dict[str, tuple[tuple[float, ...], tuple[int, ...]]] = {
 def grid_configs(profile: str, noise_levels: Sequence[float] | None = None, c_levels: Sequence[int] | None = None,
                  overrides: dict[str, Any] | None = None) -> list[WinsorizedConfig]:
     """Figure 4's cells at ``profile``, row-major (c outer, noise inner); None = the profile's grid."""
-    from .experiments import check_profile, make_config
-
     default_n, default_c = GRIDS[check_profile(profile)]
     noise_levels = default_n if noise_levels is None else noise_levels
     c_levels = default_c if c_levels is None else c_levels
-
-    return [make_config(WinsorizedConfig.EXPERIMENT, profile, {**(overrides or {}), "noise": n, "c": c})
-            for c in c_levels for n in noise_levels]
+    return sweep_configs(WinsorizedConfig.EXPERIMENT, profile,
+                         ({"noise": n, "c": c} for c in c_levels for n in noise_levels), overrides)
 
 
 def as_grid(configs: Sequence[WinsorizedConfig], runs: Sequence[RunResult]) -> dict[tuple[int, float], RunResult]:

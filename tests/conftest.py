@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -27,6 +29,21 @@ def shared_data() -> Path:
     if not (SHARED_DATA / "MNIST-22k").is_dir():
         pytest.skip(f"offline datasets not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+def cgh(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run the CLI as a user would (``python -m cgh_lib ...``) from the repo root."""
+    return subprocess.run([sys.executable, "-m", "cgh_lib", *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=timeout, env=env or env_with())
+
+
+def assert_usage_error(r: subprocess.CompletedProcess, expected: str) -> None:
+    """Bad input: exit 2 and one stderr line naming the bad value, no traceback."""
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("cgh: error: "), r.stderr
+    assert expected in lines[0]
+    assert "Traceback" not in r.stderr
 
 
 def env_with(**kw: str) -> dict[str, str]:

@@ -10,14 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, env_with
+from conftest import REPO, assert_usage_error, cgh, env_with
 
 CGH = [sys.executable, "-m", "cgh_lib"]
-
-
-def cgh(*args, env=None, timeout=300):
-    return subprocess.run([*CGH, *args], cwd=REPO, capture_output=True, text=True, timeout=timeout,
-                          env=env or env_with())
 
 
 @pytest.mark.parametrize("args, expected", [
@@ -38,12 +33,7 @@ def cgh(*args, env=None, timeout=300):
     (["run", "cg2020-label-noise", "--device", "tpu"], "unknown device 'tpu'; accepted: auto, cpu, cuda"),
 ])
 def test_bad_input_is_one_line_exit_2(args, expected):
-    r = cgh(*args)
-    assert r.returncode == 2, r.stderr
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("cgh: error: "), r.stderr
-    assert expected in lines[0]
-    assert "Traceback" not in r.stderr
+    assert_usage_error(cgh(*args), expected)
 
 
 def test_data_root_from_environment_is_checked():

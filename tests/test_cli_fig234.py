@@ -1,17 +1,10 @@
 """`cgh` on the CG2020 Figure 2-4 experiments: bad input is one line, exit 2; a run prints its JSON."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 
-from conftest import REPO, env_with
-
-
-def cgh(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "cgh_lib", *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=timeout, env=env_with())
+from conftest import assert_usage_error, cgh
 
 
 @pytest.mark.parametrize("args, expected", [
@@ -25,11 +18,7 @@ def cgh(*args, timeout=300):
     (["figure", "cg2020-fig2", "--profile", "huge"], "unknown profile 'huge'; accepted: smoke, small, paper"),
 ])
 def test_bad_input_is_one_line_exit_2(args, expected):
-    r = cgh(*args)
-    assert r.returncode == 2, r.stderr
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("cgh: error: "), r.stderr
-    assert expected in lines[0]
+    assert_usage_error(cgh(*args), expected)
 
 
 def test_winsorized_run_prints_final_metrics():

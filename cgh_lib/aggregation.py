@@ -288,6 +288,8 @@ class WinsorizedAggregator(Aggregator):
             raise UserError("the winsorized aggregator does not support DistributedDataParallel; "
                             "train it on one device")
         _check_c(self.c, x.shape[0])
+        if self.c == 0:  # nothing is clipped: the plain mean gradient, no per-example pass
+            return super().backward(model, loss_fn, x, y)
         named = {n: p for n, p in model.named_parameters() if p.requires_grad}
         if self.c > 0 and not x.is_cuda and linear_fast_path_ok(model):
             res = linear_factors(model, loss_fn, x, y)

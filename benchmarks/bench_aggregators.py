@@ -94,6 +94,7 @@ def main() -> None:
 
         t = interleaved({
             "sgd": step_with("sgd"),
+            "m3 auto": step_with("m3"),
             "m3 batched": step_with("m3", mode="batched"),
             "m3 serial": step_with("m3", mode="serial"),
             "rm3": step_with("rm3"),
@@ -102,7 +103,8 @@ def main() -> None:
         print(f"{label}, batch {args.batch}, SGD momentum 0.9; median ms over {args.repeats} interleaved rounds")
         for k, v in t.items():
             print(f"  {k:12s} {v:9.2f} ms")
-        print(f"  M3 (batched) / SGD   = {t['m3 batched'] / t['sgd']:6.2f}   (target <= 1.3)")
+        print(f"  M3 (auto)    / SGD   = {t['m3 auto'] / t['sgd']:6.2f}   (target <= 1.3; auto = what M3 uses by default)")
+        print(f"  M3 (batched) / SGD   = {t['m3 batched'] / t['sgd']:6.2f}")
         print(f"  M3 (serial)  / SGD   = {t['m3 serial'] / t['sgd']:6.2f}")
         print(f"  RM3 / SGD            = {t['rm3'] / t['sgd']:6.2f}   (target <= 1.05)")
         print(f"  RA3 / SGD            = {t['ra3'] / t['sgd']:6.2f}   (target <= 1.05)")

@@ -26,8 +26,8 @@ Each row is computed from the stored runs in the figure; "holds" is the outcome 
 stated comparison, not a judgement. Accuracies are fractions; "final" = last evaluation.'''
 
 SCALE_MD = '''The **paper** profile reproduces the paper's settings (GPUs; {paper_data}). The
-**small** profile trains a small CNN on real Fashion-MNIST (6,000 training images) on a
-CPU in minutes: a stand-in that can show the qualitative effects but not the paper's
+**small** profile trains a small CNN on 1,000-6,000 real Fashion-MNIST images (the
+profile line above gives the numbers) on a CPU in minutes: a stand-in that can show the qualitative effects but not the paper's
 numbers. The **smoke** profile uses a generated dataset and a few dozen steps: it
 exercises the code, and its numbers are not evidence either way.'''
 

@@ -359,6 +359,7 @@ class M3Aggregator(Aggregator):
     """
 
     name = "m3"
+    needs_full_batches: ClassVar[bool] = True  # trainers drop an epoch's short last batch
 
     def __init__(self, mode: str = "auto") -> None:
         if mode not in M3_MODES:

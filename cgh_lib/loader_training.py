@@ -310,7 +310,10 @@ def train_with_loader(
     loss_fn = nn.CrossEntropyLoss()
 
     sampler = train_sampler(train_set, ctx, seed=cfg.seed)
-    steps_per_epoch = math.ceil(len(sampler) / per_rank)
+    # An aggregator that splits each minibatch (M3: 3 equal groups) cannot take the
+    # epoch's short last batch: drop it, as the authors' fixed-size loaders did.
+    drop_last = bool(getattr(agg, "needs_full_batches", False)) and len(sampler) % per_rank != 0
+    steps_per_epoch = len(sampler) // per_rank if drop_last else math.ceil(len(sampler) / per_rank)
     if steps_per_epoch == 0:
         raise UserError("the training set is empty; accepted: a dataset with at least one example")
     total = steps_per_epoch * cfg.epochs if cfg.epochs is not None else cfg.max_steps
@@ -365,7 +368,7 @@ def train_with_loader(
         sampler.set_epoch(epoch)
         loader = DataLoader(
             train_set, batch_size=per_rank, sampler=sampler, num_workers=cfg.num_workers,
-            pin_memory=cuda, generator=torch.Generator().manual_seed(cfg.seed * 100_003 + epoch),
+            pin_memory=cuda, drop_last=drop_last, generator=torch.Generator().manual_seed(cfg.seed * 100_003 + epoch),
         )
         net.train()
         batches: Any = loader

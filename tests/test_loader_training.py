@@ -149,3 +149,17 @@ def test_zero_noise_has_empty_corrupt_group_and_ready_flag() -> None:
     assert isinstance(MeanGradient(), GradientAggregator)
     with pytest.raises(UserError, match="multiple of"):
         train_with_loader(_model(0), noisy, {}, LoaderTrainConfig(epochs=1, batch_size=0))
+
+
+def test_m3_drops_the_short_last_batch() -> None:
+    """50 examples in batches of 12 leave a last batch of 2, which M3 cannot split in 3:
+    the trainer drops it (4 steps per epoch), while SGD keeps it (5 steps)."""
+    from cgh_lib.aggregation import make_aggregator
+
+    train = IndexedDataset(_data(50, 5))
+    cfg = LoaderTrainConfig(epochs=2, batch_size=12, momentum=0.0, schedule="constant")
+    steps = {}
+    for name in ("m3", "sgd"):
+        hist = train_with_loader(_model(0), train, {}, cfg, aggregator=make_aggregator(name))
+        steps[name] = max(hist["step"])
+    assert steps == {"m3": 8, "sgd": 10}

@@ -387,8 +387,7 @@ def train_with_loader(
             optimizer.zero_grad(set_to_none=True)
             with _amp_ctx(dev, cfg.amp):
                 loss = agg.backward(net, loss_fn, x, y)
-            if getattr(agg, "ready", True):
-                optimizer.step()
+            optimizer.step()  # skips parameters whose grad is None (RM3/RA3 warmup="skip")
             running[0] += torch.as_tensor(loss).detach().double().to(dev)
             running[1] += 1
             step += 1

@@ -23,12 +23,22 @@ def _world_label(w: int) -> str:
     return "actual" if w == 0 else f"null {w}"
 
 
-def figure2(runs: dict[float, RunResult], title: str) -> plt.Figure:
-    """f_p(t) and f_c(t) per noise level (columns) and world (rows)."""
+def _worlds_grid(runs: dict[float, RunResult]) -> tuple[plt.Figure, np.ndarray, list[float], int]:
+    """One column per noise level, one row per world (actual, then the null worlds), titled and labelled."""
     levels = sorted(runs)
     worlds = runs[levels[0]].arrays["inner"].shape[1]
     fig, axes = plt.subplots(worlds, len(levels), figsize=(4.2 * len(levels), 2.3 * worlds),
                              sharex=True, sharey=True, squeeze=False, constrained_layout=True)
+    for j, n in enumerate(levels):
+        axes[0, j].set_title(f"{n:.0%} label noise")
+    for w in range(worlds):
+        axes[w, 0].set_ylabel(_world_label(w))
+    return fig, axes, levels, worlds
+
+
+def figure2(runs: dict[float, RunResult], title: str) -> plt.Figure:
+    """f_p(t) and f_c(t) per noise level (columns) and world (rows)."""
+    fig, axes, levels, worlds = _worlds_grid(runs)
     for j, n in enumerate(levels):
         a = runs[n].arrays
         f = fractions(a["inner"])
@@ -42,10 +52,6 @@ def figure2(runs: dict[float, RunResult], title: str) -> plt.Figure:
             if w < worlds - 1:
                 ax.set_xlabel("")
             ax.set_ylim(-0.05, 1.05)
-            if j == 0:
-                ax.set_ylabel(_world_label(w))
-            if w == 0:
-                ax.set_title(f"{n:.0%} label noise")
     axes[0, 0].legend(fontsize=7, loc="best")
     fig.suptitle(title, fontsize=11)
     return fig
@@ -53,10 +59,7 @@ def figure2(runs: dict[float, RunResult], title: str) -> plt.Figure:
 
 def figure3(runs: dict[float, RunResult], title: str) -> plt.Figure:
     """i_p(t), i_c(t) over the first steps per noise level (columns) and world (rows)."""
-    levels = sorted(runs)
-    worlds = runs[levels[0]].arrays["inner"].shape[1]
-    fig, axes = plt.subplots(worlds, len(levels), figsize=(4.2 * len(levels), 2.3 * worlds),
-                             sharex=True, sharey=True, squeeze=False, constrained_layout=True)
+    fig, axes, levels, worlds = _worlds_grid(runs)
     for j, n in enumerate(levels):
         c = contributions(runs[n])
         for w in range(worlds):
@@ -64,10 +67,6 @@ def figure3(runs: dict[float, RunResult], title: str) -> plt.Figure:
             ax.plot(c["step"], c["i_p"][:, w], color=PRISTINE, lw=1.5, marker=".", label="$i^p_t$ (pristine)")
             ax.plot(c["step"], c["i_c"][:, w], color=CORRUPT, lw=1.5, marker=".", label="$i^c_t$ (corrupt)")
             ax.grid(alpha=0.3)
-            if j == 0:
-                ax.set_ylabel(_world_label(w))
-            if w == 0:
-                ax.set_title(f"{n:.0%} label noise")
             if w == worlds - 1:
                 ax.set_xlabel("training step")
     axes[0, 0].legend(fontsize=7, loc="upper left")

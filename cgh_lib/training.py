@@ -193,6 +193,84 @@ def _evaluate(model: StackedMLP, data: TensorData, y_train: torch.Tensor, corrup
     return {k_: v.double().cpu().numpy() for k_, v in out.items()}, tr_ok
 
 
+def drive(
+    one_step: Callable[[], None],
+    evaluate: Callable[[int], None],
+    save: Callable[[int], None] | None,
+    *,
+    start: int,
+    steps: int,
+    eval_at: Sequence[int],
+    timing: Timing,
+    device: torch.device,
+    checkpoint_every_s: float = 60.0,
+    checkpoint_every_steps: int = 0,
+    progress: bool = True,
+    desc: str = "train",
+    postfix: Callable[[], dict[str, str]] | None = None,
+) -> int:
+    """The step loop every in-memory trainer shares: train from step ``start`` to
+    ``steps``, calling ``evaluate(step)`` after each step in ``eval_at``; checkpoint
+    with ``save(step)`` every ``checkpoint_every_s`` seconds / ``_steps`` steps and
+    on Ctrl-C or SIGTERM (then re-raised as KeyboardInterrupt). ``timing`` gets the
+    pure training time (evaluation and checkpoints excluded). Returns the last step.
+    """
+    step = start
+    next_evals = [s for s in sorted(set(eval_at) | {steps}) if s > step]
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=steps, initial=step, desc=desc, unit="step", mininterval=1.0, smoothing=0.05)
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    last_ckpt = time.perf_counter()
+    interrupted = False
+    old_handler = signal.getsignal(signal.SIGTERM)
+
+    def on_term(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        if old_handler is not None:
+            signal.signal(signal.SIGTERM, on_term)
+    except ValueError:  # not in the main thread: leave SIGTERM alone
+        old_handler = None
+    try:
+        while step < steps:  # segments between evaluations
+            seg_end = next_evals.pop(0)
+            t0 = time.perf_counter()
+            while step < seg_end:
+                one_step()
+                step += 1
+                if bar is not None:
+                    bar.update(1)
+                if save is not None and ((checkpoint_every_steps and step % checkpoint_every_steps == 0)
+                                         or time.perf_counter() - last_ckpt > checkpoint_every_s):
+                    sync()
+                    timing.train_s += time.perf_counter() - t0
+                    save(step)
+                    last_ckpt = t0 = time.perf_counter()
+            sync()
+            timing.train_s += time.perf_counter() - t0
+            evaluate(step)
+            if bar is not None and postfix is not None:
+                bar.set_postfix(postfix(), refresh=False)
+    except KeyboardInterrupt:
+        interrupted = True
+        if save is not None:
+            save(step)
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+        if old_handler is not None and not interrupted:
+            signal.signal(signal.SIGTERM, old_handler)
+    return step
+
+
 def train_stack(
     data: TensorData,
     members: Sequence[Member],
@@ -242,14 +320,14 @@ def train_stack(
         step = state["step"]
         timing = Timing(state["train_s"], state["eval_s"], state["resumed"] + 1, state.get("wall_s", 0.0))
 
-    def save() -> None:
+    def save(step: int) -> None:
         if checkpoint:
             checkpoint[0]({"params": model.state(), "orders": orders.state(), "hist": hist, "probes": probes,
                            "first": first.cpu(), "last": last.cpu(), "step": step,
                            "train_s": timing.train_s, "eval_s": timing.eval_s, "resumed": timing.resumed,
                            "wall_s": timing.prior_wall_s + time.perf_counter() - started})
 
-    def evaluate() -> None:
+    def evaluate(step: int) -> None:
         nonlocal first, last
         t0 = time.perf_counter()
         metrics, ok = _evaluate(model, data, y, corrupt)
@@ -266,60 +344,19 @@ def train_stack(
         timing.eval_s += time.perf_counter() - t0
 
     if step == 0 and not hist["step"]:
-        evaluate()
-    next_evals = [s for s in eval_at if s > step]
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=spec.steps, initial=step, desc=desc, unit="step", mininterval=1.0, smoothing=0.05)
+        evaluate(step)
+
+    def postfix() -> dict[str, str]:
+        return {"train_acc": f"{hist['train_acc'][-1].mean():.3f}", "test_acc": f"{hist['test_acc'][-1].mean():.3f}"}
+
+    def one_step() -> None:
+        idx = orders.next()
+        step_rule(model, data.x_train[idx], torch.gather(y, 1, idx), lr)
+
     lr = float(spec.lr)
-    last_ckpt = time.perf_counter()
-    interrupted = False
-    old_handler = signal.getsignal(signal.SIGTERM)
-
-    def on_term(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    try:
-        if old_handler is not None:
-            signal.signal(signal.SIGTERM, on_term)
-    except ValueError:  # not in the main thread: leave SIGTERM alone
-        old_handler = None
-    try:
-        while step < spec.steps:  # segments between evaluations
-            seg_end = next_evals.pop(0)
-            t0 = time.perf_counter()
-            while step < seg_end:
-                idx = orders.next()
-                xb = data.x_train[idx]
-                yb = torch.gather(y, 1, idx)
-                step_rule(model, xb, yb, lr)
-                step += 1
-                if bar is not None:
-                    bar.update(1)
-                if (checkpoint_every_steps and step % checkpoint_every_steps == 0) or \
-                        (checkpoint and time.perf_counter() - last_ckpt > checkpoint_every_s):
-                    if device.type == "cuda":
-                        torch.cuda.synchronize(device)
-                    timing.train_s += time.perf_counter() - t0
-                    save()
-                    last_ckpt = t0 = time.perf_counter()
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            timing.train_s += time.perf_counter() - t0
-            evaluate()
-            if bar is not None:
-                bar.set_postfix(train_acc=f"{hist['train_acc'][-1].mean():.3f}",
-                                test_acc=f"{hist['test_acc'][-1].mean():.3f}", refresh=False)
-    except KeyboardInterrupt:
-        interrupted = True
-        save()
-        raise
-    finally:
-        if bar is not None:
-            bar.close()
-        if old_handler is not None and not interrupted:
-            signal.signal(signal.SIGTERM, old_handler)
+    drive(one_step, evaluate, save if checkpoint else None, start=step, steps=spec.steps, eval_at=eval_at,
+          timing=timing, device=device, checkpoint_every_s=checkpoint_every_s,
+          checkpoint_every_steps=checkpoint_every_steps, progress=progress, desc=desc, postfix=postfix)
     out = []
     for i in range(k):
         arr = {name: np.array([v[i] for v in hist[name]]) for name in METRICS}

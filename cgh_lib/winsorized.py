@@ -19,7 +19,6 @@ and sees the same minibatches.
 
 from __future__ import annotations
 
-import signal
 import time
 from dataclasses import dataclass
 from typing import Any, ClassVar, Sequence
@@ -29,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .aggregation import Aggregator, SGDAggregator, WinsorizedAggregator
+from .aggregation import WinsorizedAggregator
 from .config import config_hash
 from .data import TensorData, corrupt_labels
 from .errors import UserError
@@ -40,6 +39,7 @@ from .mlp_runs import validate_mlp_run
 from .provenance import provenance
 from .runstore import RunResult
 from .schedule import eval_steps
+from .training import Timing, drive
 
 NOISE_LEVELS = (0.0, 0.25, 0.5, 0.75, 1.0)
 C_LEVELS = (0, 1, 2, 4, 8)
@@ -103,11 +103,6 @@ def stack_key(cfg: WinsorizedConfig) -> str:
     return config_hash(cfg)
 
 
-def make_aggregator(c: int) -> Aggregator:
-    """c = 0 is plain SGD (the mean gradient; no per-example gradients needed)."""
-    return SGDAggregator() if c == 0 else WinsorizedAggregator(c)
-
-
 def sgd_update(model: nn.Module, lr: float) -> None:
     with torch.no_grad():
         for p in model.parameters():
@@ -135,7 +130,7 @@ def evaluate(model: nn.Module, data: TensorData, y_train: torch.Tensor, corrupt:
             "corrupt_acc": float(tr_ok[corrupt].mean()) if corrupt.any() else nan}
 
 
-def train_run(cfg: WinsorizedConfig, data: TensorData, opts: RunOptions) -> tuple[dict[str, np.ndarray], dict]:
+def train_run(cfg: WinsorizedConfig, data: TensorData, opts: RunOptions) -> tuple[dict[str, np.ndarray], Timing]:
     """Train one cell; return its arrays (curves over the evaluation steps) and timing."""
     device = opts.torch_device()
     exp, key = cfg.EXPERIMENT, config_hash(cfg)
@@ -144,83 +139,52 @@ def train_run(cfg: WinsorizedConfig, data: TensorData, opts: RunOptions) -> tupl
     y, corrupt = y.to(device), corrupt.to(device)
     n = data.x_train.shape[0]
     model = mlp(data.x_train.shape[1], cfg.hidden, data.num_classes, cfg.init, cfg.seed).to(device)
-    agg = make_aggregator(cfg.c)
+    agg = WinsorizedAggregator(cfg.c)  # c = 0: the plain mean gradient, no per-example pass
     gen = torch.Generator().manual_seed(cfg.seed + 2)
     per_epoch = n // cfg.batch_size
-    perm, pos, step = torch.empty(0, dtype=torch.long), per_epoch, 0
+    order = {"perm": torch.empty(0, dtype=torch.long), "pos": per_epoch}
     hist: dict[str, list] = {m: [] for m in (*METRICS, "step")}
-    timing = {"train_s": 0.0, "eval_s": 0.0, "resumed": 0, "prior_wall_s": 0.0}
+    timing, step = Timing(), 0
     started = time.perf_counter()
     state = opts.store.load_checkpoint(exp, key)
     if state is not None:
         model.load_state_dict(state["model"])
         gen.set_state(state["gen"])
-        perm, pos, step, hist = state["perm"], state["pos"], state["step"], state["hist"]
-        timing = dict(state["timing"], resumed=state["timing"]["resumed"] + 1)
-    perm_dev = perm.to(device)
+        order, step, hist = state["order"], state["step"], state["hist"]
+        timing = Timing(**state["timing"])
+        timing.resumed += 1
+    perm_dev = order["perm"].to(device)
 
-    def save() -> None:
+    def save(step: int) -> None:
         opts.store.save_checkpoint(exp, key, {
             "model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
-            "gen": gen.get_state(), "perm": perm, "pos": pos, "step": step, "hist": hist,
-            "timing": dict(timing, prior_wall_s=timing["prior_wall_s"] + time.perf_counter() - started)})
+            "gen": gen.get_state(), "order": order, "step": step, "hist": hist,
+            "timing": dict(vars(timing), prior_wall_s=timing.prior_wall_s + time.perf_counter() - started)})
 
-    def do_eval() -> None:
+    def evaluate_at(step: int) -> None:
         t0 = time.perf_counter()
         for k, v in evaluate(model, data, y, corrupt).items():
             hist[k].append(v)
         hist["step"].append(step)
-        timing["eval_s"] += time.perf_counter() - t0
+        timing.eval_s += time.perf_counter() - t0
+
+    def one_step() -> None:
+        nonlocal perm_dev
+        if order["pos"] >= per_epoch:
+            order["perm"], order["pos"] = torch.randperm(n, generator=gen), 0
+            perm_dev = order["perm"].to(device)
+        idx = perm_dev[order["pos"] * cfg.batch_size:(order["pos"] + 1) * cfg.batch_size]
+        agg.backward(model, F.cross_entropy, data.x_train[idx], y[idx])
+        sgd_update(model, cfg.lr)
+        order["pos"] += 1
 
     if not hist["step"]:
-        do_eval()
-    pending = [s for s in eval_steps(cfg.eval_schedule, cfg.steps) if s > step]
-    bar = None
-    if opts.progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=cfg.steps, initial=step, desc=f"noise {cfg.noise:g} c {cfg.c}", unit="step",
-                   mininterval=1.0)
-    last_ckpt = time.perf_counter()
-    old = signal.getsignal(signal.SIGTERM)
-
-    def on_term(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    try:
-        signal.signal(signal.SIGTERM, on_term)
-    except ValueError:  # not the main thread
-        old = None
-    try:
-        while step < cfg.steps:
-            t0 = time.perf_counter()
-            target = pending.pop(0)
-            while step < target:
-                if pos >= per_epoch:
-                    perm = torch.randperm(n, generator=gen)
-                    perm_dev, pos = perm.to(device), 0
-                idx = perm_dev[pos * cfg.batch_size:(pos + 1) * cfg.batch_size]
-                agg.backward(model, F.cross_entropy, data.x_train[idx], y[idx])
-                sgd_update(model, cfg.lr)
-                pos += 1
-                step += 1
-                if bar is not None:
-                    bar.update(1)
-                if (opts.checkpoint_every_steps and step % opts.checkpoint_every_steps == 0) or \
-                        time.perf_counter() - last_ckpt > opts.checkpoint_every_s:
-                    timing["train_s"] += time.perf_counter() - t0
-                    save()
-                    last_ckpt = t0 = time.perf_counter()
-            timing["train_s"] += time.perf_counter() - t0
-            do_eval()
-    except KeyboardInterrupt:
-        save()
-        raise
-    finally:
-        if bar is not None:
-            bar.close()
-        if old is not None:
-            signal.signal(signal.SIGTERM, old)
-    timing["wall_s"] = timing["prior_wall_s"] + time.perf_counter() - started
+        evaluate_at(step)
+    drive(one_step, evaluate_at, save, start=step, steps=cfg.steps, eval_at=eval_steps(cfg.eval_schedule, cfg.steps),
+          timing=timing, device=device, checkpoint_every_s=opts.checkpoint_every_s,
+          checkpoint_every_steps=opts.checkpoint_every_steps, progress=opts.progress,
+          desc=f"noise {cfg.noise:g} c {cfg.c}")
+    timing.extra["wall_s"] = timing.prior_wall_s + time.perf_counter() - started
     arrays = {k: np.asarray(v, dtype=np.int64 if k == "step" else np.float64) for k, v in hist.items()}
     arrays["corrupt"] = corrupt.cpu().numpy()
     arrays["overfit"] = overfit(arrays["train_acc"], arrays["test_acc"], cfg.noise)
@@ -242,8 +206,8 @@ def run_group(configs: Sequence[WinsorizedConfig], opts: RunOptions) -> list[Run
             data = load_data(cfg, opts.data_root)
         prov = provenance(opts.torch_device())
         arrays, timing = train_run(cfg, data, opts)
-        prov.update(wall_time_s=round(timing["wall_s"], 3), train_time_s=round(timing["train_s"], 3),
-                    eval_time_s=round(timing["eval_s"], 3), resumed=timing["resumed"], data=data.describe())
+        prov.update(wall_time_s=round(timing.extra["wall_s"], 3), train_time_s=round(timing.train_s, 3),
+                    eval_time_s=round(timing.eval_s, 3), resumed=timing.resumed, data=data.describe())
         final = {m: float(arrays[m][-1]) for m in METRICS}
         final.update(step=int(arrays["step"][-1]), overfit=float(arrays["overfit"][-1]),
                      proper_acc=float(1 - arrays["corrupt"].mean()))

@@ -30,10 +30,25 @@ def test_largest_valid_c_is_accepted():
     assert make_config("cg2020-winsorized", "smoke", {"c": 49}).c == 49
 
 
-def test_c0_is_plain_sgd_and_c_positive_winsorizes():
-    assert isinstance(ws.make_aggregator(0), SGDAggregator)
-    agg = ws.make_aggregator(4)
-    assert isinstance(agg, WinsorizedAggregator) and agg.c == 4
+def test_c0_is_plain_sgd_and_c_positive_winsorizes(monkeypatch):
+    """c = 0 gives exactly SGD's gradient without a per-example pass; c > 0 differs from it."""
+    import torch.nn.functional as F
+
+    import cgh_lib.aggregation as agg_mod
+    from cgh_lib.models import mlp
+
+    torch.manual_seed(0)
+    model = mlp(12, (8,), 3, "xavier", 0)
+    x, y = torch.randn(10, 12), torch.randint(0, 3, (10,))
+    SGDAggregator().backward(model, F.cross_entropy, x, y)
+    sgd = [p.grad.clone() for p in model.parameters()]
+    monkeypatch.setattr(agg_mod, "linear_factors", None)  # c = 0 must not reach a per-example path
+    monkeypatch.setattr(agg_mod, "per_example_grads_with_loss", None)
+    WinsorizedAggregator(0).backward(model, F.cross_entropy, x, y)
+    assert all(torch.equal(p.grad, g) for p, g in zip(model.parameters(), sgd))
+    monkeypatch.undo()
+    WinsorizedAggregator(4).backward(model, F.cross_entropy, x, y)
+    assert not all(torch.allclose(p.grad, g) for p, g in zip(model.parameters(), sgd))
 
 
 def test_overfit_definition():

@@ -35,6 +35,25 @@ IMAGENET = "an ImageNet folder with train/ and val/ (or set CGH_IMAGENET)"
 CIFAR = "the folder holding cifar-10-batches-py (or set CGH_DATA)"
 
 
+def figure_cells(fig, cls, paper_data, var, key, plot, claims, extra=""):
+    """The cells every WS notebook shares after its intro: parameters, runs, the figure
+    (``plot`` = ws_plotting call), the claims table (``claims`` = ws function), the summary."""
+    data = {"ImageNet": IMAGENET, "CIFAR-10": CIFAR}[paper_data]
+    return [
+        ("params", PARAMS.format(fig=fig, paper_data=data, cls=cls)),
+        ("code", SETUP.format(fig=fig)),
+        ("code", f"""{var} = {{{key}: r for (agg, n, c), r in runs.items()}}
+fig = ws_plotting.{plot}
+ws_plotting.stamp(fig, ws_plotting.ws_stamp(profile, list({var}.values())))"""),
+        ("md", CLAIMS_MD),
+        ("code", f"""pd.set_option("display.max_colwidth", None)
+display(pd.DataFrame(ws.{claims}({var})).style.hide(axis="index"))
+ws_plotting.finals_table({var})"""),
+        ("md", "## What we see\n\nRead the table above for this profile. " + SCALE_MD.format(paper_data=paper_data)
+         + extra),
+    ]
+
+
 def label_noise_nb(fig, num, model, sched):
     return [
         ("md", f'''# WS Figure {num}: label noise on ImageNet with {model}
@@ -50,20 +69,13 @@ evaluated after every epoch.
 **The paper's claims** (Coherent Gradients): as noise rises, examples are learned more
 slowly; pristine examples are learned faster than corrupt ones; with fewer pristine
 examples, they are learned more slowly. The paper reports that all three hold for {model}.'''),
-        ("params", PARAMS.format(fig=fig, paper_data=IMAGENET, cls="WSConfig")),
-        ("code", SETUP.format(fig=fig)),
-        ("code", f'''by_noise = {{n: r for (agg, n, c), r in runs.items()}}
-fig = ws_plotting.label_noise_figure(by_noise, f"WS Figure {num} reproduced (profile: {{profile}})")
-ws_plotting.stamp(fig, ws_plotting.ws_stamp(profile, list(by_noise.values())))'''),
-        ("md", CLAIMS_MD),
-        ("code", '''pd.set_option("display.max_colwidth", None)
-display(pd.DataFrame(ws.label_noise_claims(by_noise)).style.hide(axis="index"))
-ws_plotting.finals_table(by_noise)'''),
-        ("md", "## What we see\n\nRead the table above for this profile. " + SCALE_MD.format(paper_data="ImageNet")
-         + ("" if num == 1 else f" At the CPU profiles this figure cannot use {model}: it keeps the small CNN "
-            "and takes the paper's cosine schedule instead, so it differs from Figure 1 only in schedule"
-            + (" and width." if num == 7 else ".") + (" The paper stopped VGG-13 early once training accuracy "
-            "reached 100%; we train the full schedule." if num == 7 else ""))),
+        *figure_cells(fig, "WSConfig", "ImageNet", "by_noise", "n",
+                      f'label_noise_figure(by_noise, f"WS Figure {num} reproduced (profile: {{profile}})")',
+                      "label_noise_claims",
+                      "" if num == 1 else f" At the CPU profiles this figure cannot use {model}: it keeps the small CNN "
+                      "and takes the paper's cosine schedule instead, so it differs from Figure 1 only in schedule"
+                      + (" and width." if num == 7 else ".") + (" The paper stopped VGG-13 early once training "
+                      "accuracy reached 100%; we train the full schedule." if num == 7 else "")),
     ]
 
 
@@ -85,16 +97,9 @@ say its M3 batch).
 at every noise level and memorizes noisy labels far less, while RA3 behaves like SGD: the
 median, not the rolling window, matters (SGD ~ RA3 << RM3 < M3). At 0% noise M3 can be
 unstable (larger steps along strong directions).'''),
-        ("params", PARAMS.format(fig="ws-fig2", paper_data=IMAGENET, cls="WSAggregatorConfig")),
-        ("code", SETUP.format(fig="ws-fig2")),
-        ("code", '''by_agg = {(agg, n): r for (agg, n, c), r in runs.items()}
-fig = ws_plotting.aggregator_figure(by_agg, f"WS Figure 2 reproduced (profile: {profile})")
-ws_plotting.stamp(fig, ws_plotting.ws_stamp(profile, list(by_agg.values())))'''),
-        ("md", CLAIMS_MD),
-        ("code", '''pd.set_option("display.max_colwidth", None)
-display(pd.DataFrame(ws.aggregator_claims(by_agg)).style.hide(axis="index"))
-ws_plotting.finals_table(by_agg)'''),
-        ("md", "## What we see\n\nRead the table above for this profile. " + SCALE_MD.format(paper_data="ImageNet")),
+        *figure_cells("ws-fig2", "WSAggregatorConfig", "ImageNet", "by_agg", "(agg, n)",
+                      'aggregator_figure(by_agg, f"WS Figure 2 reproduced (profile: {profile})")',
+                      "aggregator_claims"),
     ],
     "notebooks/ws_fig3_pristine_corrupt_aggregators.ipynb": [
         ("md", '''# WS Figure 3: pristine vs corrupt examples under SGD, RA3, M3 and RM3
@@ -106,16 +111,9 @@ examples, one panel per aggregator.
 **The paper's claims**: RM3 greatly inhibits the learning of corrupt examples relative to
 pristine ones, so weak gradient directions are what memorizes; RA3 behaves like SGD, M3
 like RM3 (SGD ~ RA3 << RM3 < M3).'''),
-        ("params", PARAMS.format(fig="ws-fig3", paper_data=IMAGENET, cls="WSAggregatorConfig")),
-        ("code", SETUP.format(fig="ws-fig3")),
-        ("code", '''by_agg = {agg: r for (agg, n, c), r in runs.items()}
-fig = ws_plotting.pristine_corrupt_figure(by_agg, f"WS Figure 3 reproduced, 50% noise (profile: {profile})")
-ws_plotting.stamp(fig, ws_plotting.ws_stamp(profile, list(by_agg.values())))'''),
-        ("md", CLAIMS_MD),
-        ("code", '''pd.set_option("display.max_colwidth", None)
-display(pd.DataFrame(ws.pristine_corrupt_claims(by_agg)).style.hide(axis="index"))
-ws_plotting.finals_table(by_agg)'''),
-        ("md", "## What we see\n\nRead the table above for this profile. " + SCALE_MD.format(paper_data="ImageNet")),
+        *figure_cells("ws-fig3", "WSAggregatorConfig", "ImageNet", "by_agg", "agg",
+                      'pristine_corrupt_figure(by_agg, f"WS Figure 3 reproduced, 50% noise (profile: {profile})")',
+                      "pristine_corrupt_claims"),
     ],
     "notebooks/ws_fig8_winsorization_cifar10.ipynb": [
         ("md", '''# WS Figure 8: winsorized gradients on CIFAR-10 (ResNet-32)
@@ -129,19 +127,12 @@ train-mode forward (`cgh_lib.bn_pergrad`; the paper does not say how it handled 
 **The paper's claims**: as s grows the train-test gap shrinks, with little change in test
 accuracy for small s; at 100% noise SGD (s = 0) memorizes the training set while s = 2 or 4
 fails to learn it.'''),
-        ("params", PARAMS.format(fig="ws-fig8", paper_data=CIFAR, cls="WSWinsorizeConfig")),
-        ("code", SETUP.format(fig="ws-fig8")),
-        ("code", '''by_c = {(c, n): r for (agg, n, c), r in runs.items()}
-fig = ws_plotting.winsorize_figure(by_c, f"WS Figure 8 reproduced (profile: {profile})")
-ws_plotting.stamp(fig, ws_plotting.ws_stamp(profile, list(by_c.values())))'''),
-        ("md", CLAIMS_MD),
-        ("code", '''pd.set_option("display.max_colwidth", None)
-display(pd.DataFrame(ws.winsorize_claims(by_c)).style.hide(axis="index"))
-ws_plotting.finals_table(by_c)'''),
-        ("md", "## What we see\n\nRead the table above for this profile. " + SCALE_MD.format(paper_data="CIFAR-10")
-         + " The CPU profiles use a BatchNorm-free small CNN instead of ResNet-32 (per-example gradients of "
-           "ResNet-32 take seconds per step on a CPU), so the shared-forward BatchNorm path runs only at the "
-           "paper profile and in the tests."),
+        *figure_cells("ws-fig8", "WSWinsorizeConfig", "CIFAR-10", "by_c", "(c, n)",
+                      'winsorize_figure(by_c, f"WS Figure 8 reproduced (profile: {profile})")',
+                      "winsorize_claims",
+                      " The CPU profiles use a BatchNorm-free small CNN instead of ResNet-32 (per-example gradients of "
+                      "ResNet-32 take seconds per step on a CPU), so the shared-forward BatchNorm path runs only at the "
+                      "paper profile and in the tests."),
     ],
 }
 

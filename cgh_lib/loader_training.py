@@ -387,7 +387,8 @@ def train_with_loader(
             optimizer.zero_grad(set_to_none=True)
             with _amp_ctx(dev, cfg.amp):
                 loss = agg.backward(net, loss_fn, x, y)
-            optimizer.step()  # skips parameters whose grad is None (RM3/RA3 warmup="skip")
+            if getattr(agg, "ready", True):  # GradientAggregator protocol: an aggregator may defer its step
+                optimizer.step()
             running[0] += torch.as_tensor(loss).detach().double().to(dev)
             running[1] += 1
             step += 1

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cgh_lib.aggregation import make_aggregator
+from cgh_lib.grads.aggregators import make_aggregator
 
 
 class SmallCNN(nn.Module):

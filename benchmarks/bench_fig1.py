@@ -27,12 +27,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cgh_lib.data import load_dataset, synthetic_dataset  # noqa: E402
+from cgh_lib.book.registry import make_config  # noqa: E402
+from cgh_lib.data.tensors import load_dataset, synthetic_dataset  # noqa: E402
 from cgh_lib.errors import UserError  # noqa: E402
-from cgh_lib.experiments import RunOptions, ensure_runs, make_config  # noqa: E402
-from cgh_lib.models import StackedMLP, mlp  # noqa: E402
-from cgh_lib.runstore import RunStore  # noqa: E402
-from cgh_lib.training import sgd_step  # noqa: E402
+from cgh_lib.models.mlp import StackedMLP, mlp  # noqa: E402
+from cgh_lib.store.experiments import RunOptions, ensure_runs  # noqa: E402
+from cgh_lib.store.runstore import RunStore  # noqa: E402
+from cgh_lib.train.stacked import sgd_step  # noqa: E402
 
 B, IN, H, OUT = 100, 784, 2048, 10
 STEP_FLOPS = 2 * B * (IN * H + H * OUT) * 2 + 2 * B * H * OUT

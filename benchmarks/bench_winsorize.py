@@ -22,8 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cgh_lib.aggregation import make_aggregator
-from cgh_lib.pergrad import per_example_grads
+from cgh_lib.grads.aggregators import make_aggregator
+from cgh_lib.grads.per_example import per_example_grads
 
 
 def timed(fn: Callable[[], None], device: torch.device, repeats: int, warmup: int = 2) -> float:

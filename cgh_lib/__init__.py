@@ -1,7 +1,7 @@
 """cgh_lib: the shared library behind the Coherent Gradients book.
 
-Modules are layered top-down: `cli` -> `book`/`figures` -> `experiments` ->
-`training` -> `models`/`data`/`aggregation`/`pergrad`/`stats` -> `config`/`runstore`.
+Layers, lowest first (each imports only those before it): `errors`; `data`,
+`models`, `store`; `grads`; `train`; `book`; `papers/<paper>`; `cli`.
 Notebooks only call into this package; all logic lives here.
 """
 

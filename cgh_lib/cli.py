@@ -12,7 +12,7 @@ import math
 import sys
 from typing import Any, Sequence
 
-from .errors import UserError
+from cgh_lib.errors import UserError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -29,9 +29,10 @@ def _json_safe(v: Any) -> Any:
 
 
 def cmd_run(a: argparse.Namespace) -> int:
-    from .config import config_hash, parse_kv
-    from .experiments import RunOptions, ensure_runs, make_config
-    from .runstore import RunStore
+    from cgh_lib.book.registry import make_config
+    from cgh_lib.store.config import config_hash, parse_kv
+    from cgh_lib.store.experiments import RunOptions, ensure_runs
+    from cgh_lib.store.runstore import RunStore
 
     cfg = make_config(a.experiment, a.profile, parse_kv(a.param))
     opts = RunOptions(data_root=a.data_root, device=a.device, store=RunStore(a.runs), force=a.force,
@@ -46,8 +47,8 @@ def cmd_run(a: argparse.Namespace) -> int:
 
 
 def cmd_figure(a: argparse.Namespace) -> int:
-    from .book import execute_figure
-    from .config import parse_kv
+    from cgh_lib.book.build import execute_figure
+    from cgh_lib.store.config import parse_kv
 
     out = execute_figure(a.figure, a.profile, parse_kv(a.param), progress=not a.no_progress)
     print(out)
@@ -55,7 +56,7 @@ def cmd_figure(a: argparse.Namespace) -> int:
 
 
 def cmd_book(a: argparse.Namespace) -> int:
-    from .book import build_book
+    from cgh_lib.book.build import build_book
 
     index = build_book(a.profile, force=a.force, progress=not a.no_progress)
     print(f"book built: {index}")
@@ -63,7 +64,7 @@ def cmd_book(a: argparse.Namespace) -> int:
 
 
 def cmd_list(a: argparse.Namespace) -> int:
-    from .book import list_figures
+    from cgh_lib.book.build import list_figures
 
     rows = list_figures()
     print(f"{'figure':<16} {'profile':<8} {'last executed':<27} {'up to date':<10} notebook")
@@ -107,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         if getattr(args, "profile", None) is not None:
-            from .experiments import check_profile
+            from cgh_lib.store.experiments import check_profile
             check_profile(args.profile)
         return args.fn(args)
     except UserError as e:

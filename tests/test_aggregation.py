@@ -10,15 +10,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import cgh_lib.aggregation as agg_mod
-from cgh_lib.aggregation import (
+import cgh_lib.grads.aggregators as agg_mod
+from cgh_lib.errors import UserError
+from cgh_lib.grads.aggregators import (
     M3Aggregator,
     make_aggregator,
     median_of_three,
     winsorized_mean,
 )
-from cgh_lib.errors import UserError
-from cgh_lib.pergrad import per_example_grads
+from cgh_lib.grads.per_example import per_example_grads
 
 LOSS = F.cross_entropy
 

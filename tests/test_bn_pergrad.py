@@ -6,9 +6,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from cgh_lib.aggregation import winsorized_mean
-from cgh_lib.bn_pergrad import BNWinsorizedAggregator, per_example_grads_shared_forward
-from cgh_lib.vision_models import build_vision_model
+from cgh_lib.grads.aggregators import winsorized_mean
+from cgh_lib.grads.batchnorm import BNWinsorizedAggregator, per_example_grads_shared_forward
+from cgh_lib.models.vision import build_vision_model
 
 
 def _net() -> nn.Module:

@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, assert_usage_error, cgh, env_with
 
 CGH = [sys.executable, "-m", "cgh_lib"]

@@ -11,11 +11,11 @@ import torch
 import torch.multiprocessing as mp
 from torch.utils.data import TensorDataset
 
-from cgh_lib.distributed import DistContext, cleanup_distributed, per_rank_batch_size, setup_distributed
+from cgh_lib.data.images import IndexedDataset
 from cgh_lib.errors import UserError
-from cgh_lib.imagedata import IndexedDataset
-from cgh_lib.loader_training import LoaderTrainConfig, train_with_loader
-from cgh_lib.vision_models import build_vision_model
+from cgh_lib.models.vision import build_vision_model
+from cgh_lib.train.distributed import DistContext, cleanup_distributed, per_rank_batch_size, setup_distributed
+from cgh_lib.train.loader import LoaderTrainConfig, train_with_loader
 
 CFG = dict(epochs=2, batch_size=16, lr=0.1, momentum=0.9, schedule="step", lr_milestones=(1,), seed=3)
 

@@ -7,12 +7,21 @@ from pathlib import Path
 import pytest
 import torch
 
-from cgh_lib.errors import UserError
-from cgh_lib.imagedata import (
-    IMAGENET_SIZES, IndexedDataset, NoisyLabels, cifar10_datasets, dataset_targets,
-    imagenet_datasets, imagenet_transform, resolve_imagenet_root, sample_indices,
-    tracking_indices, tracking_subsets, write_fake_cifar10,
+from cgh_lib.data.images import (
+    IMAGENET_SIZES,
+    IndexedDataset,
+    NoisyLabels,
+    cifar10_datasets,
+    dataset_targets,
+    imagenet_datasets,
+    imagenet_transform,
+    resolve_imagenet_root,
+    sample_indices,
+    tracking_indices,
+    tracking_subsets,
+    write_fake_cifar10,
 )
+from cgh_lib.errors import UserError
 
 MINI = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "imagenet-mini"
 needs_mini = pytest.mark.skipif(not MINI.is_dir(), reason="imagenet-mini not available")

@@ -12,10 +12,14 @@ import torch
 import torch.nn as nn
 from torch.utils.data import TensorDataset
 
+from cgh_lib.data.images import IndexedDataset, NoisyLabels, tracking_subsets
 from cgh_lib.errors import UserError
-from cgh_lib.imagedata import IndexedDataset, NoisyLabels, tracking_subsets
-from cgh_lib.loader_training import (
-    GradientAggregator, LoaderTrainConfig, MeanGradient, lr_at, train_with_loader,
+from cgh_lib.train.loader import (
+    GradientAggregator,
+    LoaderTrainConfig,
+    MeanGradient,
+    lr_at,
+    train_with_loader,
 )
 
 
@@ -154,7 +158,7 @@ def test_zero_noise_has_empty_corrupt_group_and_ready_flag() -> None:
 def test_m3_drops_the_short_last_batch() -> None:
     """50 examples in batches of 12 leave a last batch of 2, which M3 cannot split in 3:
     the trainer drops it (4 steps per epoch), while SGD keeps it (5 steps)."""
-    from cgh_lib.aggregation import make_aggregator
+    from cgh_lib.grads.aggregators import make_aggregator
 
     train = IndexedDataset(_data(50, 5))
     cfg = LoaderTrainConfig(epochs=2, batch_size=12, momentum=0.0, schedule="constant")

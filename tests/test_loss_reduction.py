@@ -6,13 +6,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cgh_lib import loss_reduction as lr
-from cgh_lib.data import corrupt_labels, synthetic_dataset
+from cgh_lib.book.registry import make_config
+from cgh_lib.data.tensors import corrupt_labels, synthetic_dataset
 from cgh_lib.errors import UserError
-from cgh_lib.experiments import RunOptions, ensure_runs, make_config
-from cgh_lib.models import mlp
-from cgh_lib.stats import choose_grad_sample, model_inner_products
-from cgh_lib.training import Member
+from cgh_lib.grads.pristine_corrupt import choose_grad_sample, model_inner_products
+from cgh_lib.models.mlp import mlp
+from cgh_lib.papers.cg2020 import figs23_loss_reduction as lr
+from cgh_lib.store.experiments import RunOptions, ensure_runs
+from cgh_lib.train.stacked import Member
 
 
 def _per_example_loop(model, x, y):
@@ -173,8 +174,8 @@ def test_tiny_run_stores_curves_and_claims(tmp_path, estimator):
 def test_run_stamp_counts_a_stack_wall_time_once():
     from pathlib import Path
 
-    from cgh_lib.plotting import run_stamp
-    from cgh_lib.runstore import RunResult
+    from cgh_lib.book.plotting import run_stamp
+    from cgh_lib.store.runstore import RunResult
 
     shared = {"finished_at": "t0", "host": "h", "wall_time_s": 60.0, "commit": "abc", "dirty": False}
     stack = [RunResult({"steps": 10}, {}, dict(shared), {}, Path(f"/r/{i}")) for i in range(3)]

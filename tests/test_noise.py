@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from cgh_lib.data import corrupt_labels, load_dataset
+from cgh_lib.data.tensors import corrupt_labels, load_dataset
 from cgh_lib.errors import UserError
 
 

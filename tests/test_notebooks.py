@@ -7,7 +7,9 @@ import sys
 
 import pytest
 
-from cgh_lib.figures import FIGURES
+from cgh_lib.book.registry import figures
+
+FIGURES = figures()
 from conftest import REPO, env_with
 
 

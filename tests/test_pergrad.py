@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cgh_lib.errors import UserError
-from cgh_lib.pergrad import (
+from cgh_lib.grads.per_example import (
     flatten_grads,
     linear_fast_path_ok,
     per_example_grads,

@@ -6,11 +6,12 @@ import json
 import numpy as np
 import pytest
 
-from cgh_lib.config import apply_overrides, config_hash, from_dict, to_dict
+from cgh_lib.book.registry import make_config
 from cgh_lib.errors import UserError
-from cgh_lib.experiments import RunOptions, ensure_runs, make_config
-from cgh_lib.label_noise import LabelNoiseConfig
-from cgh_lib.runstore import RunStore
+from cgh_lib.papers.cg2020.fig1_label_noise import LabelNoiseConfig
+from cgh_lib.store.config import apply_overrides, config_hash, from_dict, to_dict
+from cgh_lib.store.experiments import RunOptions, ensure_runs
+from cgh_lib.store.runstore import RunStore
 
 
 def test_config_hash_is_stable_and_content_based():
@@ -38,7 +39,7 @@ def test_cache_hit_returns_stored_result_without_training(tmp_path, monkeypatch)
     store = RunStore(tmp_path / "s")
     cfg = make_config("cg2020-label-noise", "smoke", {"steps": 30, "noise": 0.5})
     (first,) = ensure_runs([cfg], RunOptions(store=store, progress=False))
-    import cgh_lib.label_noise as ln
+    import cgh_lib.papers.cg2020.fig1_label_noise as ln
 
     monkeypatch.setattr(ln, "train_stack", lambda *a, **k: pytest.fail("trained despite a stored result"))
     (again,) = ensure_runs([cfg], RunOptions(store=store, progress=False))

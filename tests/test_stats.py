@@ -8,8 +8,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from cgh_lib.errors import UserError
-from cgh_lib.pergrad import flatten_grads, per_example_grads
-from cgh_lib.stats import (
+from cgh_lib.grads.per_example import flatten_grads, per_example_grads
+from cgh_lib.grads.pristine_corrupt import (
     choose_grad_sample,
     cumulative_contributions,
     gather_grad_sample,

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from cgh_lib.data import corrupt_labels, synthetic_dataset
-from cgh_lib.models import StackedMLP, mlp
-from cgh_lib.schedule import eval_steps
-from cgh_lib.training import Member, StackSpec, mean_gradient, sgd_step, train_stack
+from cgh_lib.data.tensors import corrupt_labels, synthetic_dataset
+from cgh_lib.models.mlp import StackedMLP, mlp
+from cgh_lib.train.eval_schedule import eval_steps
+from cgh_lib.train.stacked import Member, StackSpec, mean_gradient, sgd_step, train_stack
 
 
 @pytest.mark.parametrize("hidden", [[32], [16, 16, 16]])
@@ -32,7 +32,7 @@ def test_stack_member_equals_nn_sequential():
 
 
 def test_init_statistics():
-    from cgh_lib.models import init_std
+    from cgh_lib.models.mlp import init_std
     big = mlp(784, [2048], 10, "xavier", seed=0)
     std = big[0].weight.std().item()
     assert abs(std - np.sqrt(2 / (784 + 2048))) / std < 0.01

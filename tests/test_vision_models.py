@@ -7,7 +7,7 @@ import torch
 import torchvision.models as tvm
 
 from cgh_lib.errors import UserError
-from cgh_lib.vision_models import MODEL_NAMES, build_vision_model, count_parameters, input_size
+from cgh_lib.models.vision import MODEL_NAMES, build_vision_model, count_parameters, input_size
 
 
 @pytest.mark.parametrize(

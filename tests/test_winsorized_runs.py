@@ -4,11 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from cgh_lib import winsorized as ws
-from cgh_lib.aggregation import SGDAggregator, WinsorizedAggregator
+from cgh_lib.book.registry import make_config
 from cgh_lib.errors import UserError
-from cgh_lib.experiments import RunOptions, ensure_runs, make_config
-from cgh_lib.runstore import RunStore
+from cgh_lib.grads.aggregators import SGDAggregator, WinsorizedAggregator
+from cgh_lib.papers.cg2020 import fig4_winsorized as ws
+from cgh_lib.store.experiments import RunOptions, ensure_runs
+from cgh_lib.store.runstore import RunStore
 
 TINY = dict(n_train=300, n_test=100, hidden=(16, 16, 16), steps=45, eval_schedule="log")
 
@@ -34,8 +35,8 @@ def test_c0_is_plain_sgd_and_c_positive_winsorizes(monkeypatch):
     """c = 0 gives exactly SGD's gradient without a per-example pass; c > 0 differs from it."""
     import torch.nn.functional as F
 
-    import cgh_lib.aggregation as agg_mod
-    from cgh_lib.models import mlp
+    import cgh_lib.grads.aggregators as agg_mod
+    from cgh_lib.models.mlp import mlp
 
     torch.manual_seed(0)
     model = mlp(12, (8,), 3, "xavier", 0)

@@ -13,13 +13,14 @@ import numpy as np
 import pytest
 import torch
 import torch.multiprocessing as mp
-
-from cgh_lib import ws_experiments as ws
-from cgh_lib.errors import UserError
-from cgh_lib.experiments import RunOptions, ensure_runs, make_config
-from cgh_lib.imagedata import write_fake_cifar10
-from cgh_lib.runstore import RunResult, RunStore
 from conftest import REPO, SHARED_DATA, env_with
+
+from cgh_lib.book.registry import make_config
+from cgh_lib.data.images import write_fake_cifar10
+from cgh_lib.errors import UserError
+from cgh_lib.papers.ws import experiments as ws
+from cgh_lib.store.experiments import RunOptions, ensure_runs
+from cgh_lib.store.runstore import RunResult, RunStore
 
 
 def _smoke(exp: str = "ws-aggregators", **kw) -> ws.WSConfig:
@@ -140,7 +141,7 @@ def _ddp_worker(rank: int, world: int, port: int, root: str) -> None:
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world),
                       MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
-    from cgh_lib.distributed import DistContext, cleanup_distributed
+    from cgh_lib.train.distributed import DistContext, cleanup_distributed
 
     cfg = _smoke(aggregator="rm3", noise="0.5", epochs="2", lr_milestones="1")
     try:

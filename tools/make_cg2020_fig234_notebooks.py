@@ -24,8 +24,10 @@ LR_RUN = '''
 import pandas as pd
 from IPython.display import Markdown, display
 
-from cgh_lib import loss_reduction, plots_cg2020, plotting
-from cgh_lib.experiments import RunOptions, ensure_runs
+from cgh_lib.book import plotting
+from cgh_lib.papers.cg2020 import figs23_loss_reduction as loss_reduction
+from cgh_lib.papers.cg2020 import plots as plots_cg2020
+from cgh_lib.store.experiments import RunOptions, ensure_runs
 
 over = dict(overrides, **({"estimator": estimator} if estimator else {}))
 configs = loss_reduction.figure_configs(profile, noise_levels, over)
@@ -163,8 +165,10 @@ FIG4_RUN = '''
 import pandas as pd
 from IPython.display import Markdown, display
 
-from cgh_lib import plots_cg2020, plotting, winsorized
-from cgh_lib.experiments import RunOptions, ensure_runs
+from cgh_lib.book import plotting
+from cgh_lib.papers.cg2020 import fig4_winsorized as winsorized
+from cgh_lib.papers.cg2020 import plots as plots_cg2020
+from cgh_lib.store.experiments import RunOptions, ensure_runs
 
 configs = winsorized.grid_configs(profile, noise_levels, c_levels, overrides)
 grid = winsorized.as_grid(configs, ensure_runs(configs, RunOptions(data_root=data_root, device=device)))

@@ -15,7 +15,8 @@ overrides = {{}}             # any {cls} field, e.g. {{"epochs": 30}}'''
 SETUP = '''import pandas as pd
 from IPython.display import Markdown, display
 
-from cgh_lib import ws_experiments as ws, ws_plotting
+from cgh_lib.papers.ws import experiments as ws
+from cgh_lib.papers.ws import plots as ws_plotting
 
 runs = ws.figure_runs("{fig}", profile, data_root, device, overrides)
 display(Markdown(ws.profile_line("{fig}", profile, runs)))'''
@@ -122,7 +123,7 @@ like RM3 (SGD ~ RA3 << RM3 < M3).'''),
 and every 20k after, 100k steps, with 0% and 100% label noise. Each coordinate of the 32
 per-example gradients is clipped to the (s+1)-th smallest and largest value before
 averaging; s = 0 is SGD. With BatchNorm, per-example gradients are taken through one shared
-train-mode forward (`cgh_lib.bn_pergrad`; the paper does not say how it handled BatchNorm).
+train-mode forward (`cgh_lib.grads.batchnorm`; the paper does not say how it handled BatchNorm).
 
 **The paper's claims**: as s grows the train-test gap shrinks, with little change in test
 accuracy for small s; at 100% noise SGD (s = 0) memorizes the training set while s = 2 or 4

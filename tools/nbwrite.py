@@ -2,8 +2,11 @@
 
 Usage from a script: `from tools.nbwrite import write; write(path, [("md", "..."), ("params", "..."), ...])`.
 """
-import sys, nbformat
-from nbformat.v4 import new_notebook, new_code_cell, new_markdown_cell
+import sys
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
 
 def write(path, cells):
     nb = new_notebook()

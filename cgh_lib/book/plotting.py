@@ -1,0 +1,47 @@
+"""Figure helpers shared by all notebooks: consistent style and an honest stamp.
+
+Every figure carries a stamp saying at which profile, on which data and device,
+and from which commit its numbers came, so a reader never mistakes a smoke
+run for the paper's scale.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import seaborn as sns
+
+from cgh_lib.store.runstore import RunResult
+
+
+def noise_colors(levels: Sequence[float]) -> dict[float, Any]:
+    pal = sns.color_palette("viridis_r", len(levels))
+    return dict(zip(levels, pal))
+
+
+def run_stamp(profile: str, runs: Sequence[RunResult]) -> str:
+    """One line: profile, data, steps, device, commit and total wall time of the runs shown."""
+    p = runs[0].provenance
+    commit = (p.get("commit") or "unknown")[:10] + ("+dirty" if p.get("dirty") else "")
+    # runs trained as one stack share one provenance record (and one wall time): count it once
+    groups = {(q.get("finished_at"), q.get("host"), q.get("wall_time_s")): r
+              for r in {str(r.path): r for r in runs}.values() for q in [r.provenance]}
+    wall = sum(r.wall_time_s for r in groups.values() if r.wall_time_s == r.wall_time_s)
+    steps = runs[0].config.get("steps")
+    return (f"profile: {profile} | data: {p.get('data', '?')} | {steps:,} steps | "
+            f"device: {p.get('device_name', p.get('device'))} | torch {p.get('torch')} | commit {commit} | "
+            f"stored wall time {wall / 60:.1f} min")
+
+
+def stamp(fig: plt.Figure, text: str) -> None:
+    fig.text(0.5, -0.01, text, ha="center", va="top", fontsize=7, color="0.35", wrap=True)
+
+
+def step_axis(ax: plt.Axes, steps: np.ndarray) -> None:
+    """Symmetric-log step axis: step 0 (the initial model) stays visible."""
+    ax.set_xscale("symlog", linthresh=1)
+    ax.set_xlim(0, max(1, int(steps[-1])))
+    ax.set_xlabel("training step")
+    ax.grid(alpha=0.3)

@@ -1,0 +1,93 @@
+"""The registry of figures and experiments, filled by the paper packages.
+
+Each paper package under `cgh_lib.papers` registers its experiments (by
+importing its experiment modules, which call `store.experiments.register`) and
+its figures (`register_figure`) when it is imported. This module never names a
+paper: `discover` imports every package found under `cgh_lib.papers`, so adding
+a paper is adding a folder. It is the only way the book layer reaches the
+papers (tests/test_layers.py checks that).
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from cgh_lib.errors import choice_error
+from cgh_lib.store import experiments as _experiments
+from cgh_lib.store.provenance import REPO_ROOT
+
+PAPERS_PACKAGE = "cgh_lib.papers"
+
+
+@dataclass(frozen=True)
+class Figure:
+    id: str
+    notebook: str  # path relative to the repo root
+    title: str
+    paper: str     # which paper section
+    # the configs the figure shows at a profile with its notebook's default parameters
+    # (what `cgh book` checks is stored, and what a sweep submits)
+    configs: Callable[[str], list[Any]] = field(default=lambda profile: [], compare=False, repr=False)
+
+    @property
+    def source(self) -> Path:
+        return REPO_ROOT / self.notebook
+
+    @property
+    def stem(self) -> str:
+        return self.source.stem
+
+
+_FIGURES: dict[str, Figure] = {}
+_discovered = False
+
+
+def register_figure(*figures: Figure) -> None:
+    """Called by a paper package at import; the order of calls is the book's order."""
+    for fig in figures:
+        _FIGURES[fig.id] = fig
+
+
+def discover() -> None:
+    """Import every paper package (once), which registers its experiments and figures."""
+    global _discovered
+    if _discovered:
+        return
+    pkg = importlib.import_module(PAPERS_PACKAGE)
+    for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda i: i.name):
+        if info.ispkg:
+            importlib.import_module(f"{PAPERS_PACKAGE}.{info.name}")
+    _discovered = True
+
+
+def figures() -> dict[str, Figure]:
+    """Every registered figure, id -> Figure, in book order."""
+    discover()
+    return dict(_FIGURES)
+
+
+def get_figure(fig_id: str) -> Figure:
+    figs = figures()
+    if fig_id not in figs:
+        raise choice_error("figure", fig_id, figs)
+    return figs[fig_id]
+
+
+def get_experiment(name: str) -> _experiments.Experiment:
+    discover()
+    return _experiments.get_experiment(name)
+
+
+def experiment_names() -> list[str]:
+    discover()
+    return sorted(_experiments.EXPERIMENTS)
+
+
+def make_config(experiment: str, profile: str | None = None, overrides: dict | None = None):
+    """`store.experiments.make_config` after discovering the papers (for callers outside a paper)."""
+    discover()
+    return _experiments.make_config(experiment, profile, overrides)

@@ -1,0 +1,138 @@
+"""Figures of the WS paper (Figures 1-3, 6-8), drawn from stored runs.
+
+Figures 1, 6 and 7 are one function (`label_noise_figure`) applied to
+different models' runs; every figure carries a stamp with profile, data,
+device, commit and wall time (`ws_stamp`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from cgh_lib.book.plotting import noise_colors, stamp
+from cgh_lib.store.runstore import RunResult
+
+AGG_COLORS = {"sgd": "0.25", "rm3": "tab:red", "ra3": "tab:blue", "m3": "tab:green", "winsorized": "tab:purple"}
+
+
+def ws_stamp(profile: str, runs: Sequence[RunResult]) -> str:
+    """One line: profile, data, length, device, commit and total stored wall time."""
+    p = runs[0].provenance
+    c = runs[0].config
+    commit = (p.get("commit") or "unknown")[:10] + ("+dirty" if p.get("dirty") else "")
+    walls = [r.wall_time_s for r in {str(r.path): r for r in runs}.values()]
+    length = f"{c['epochs']} epochs" if c.get("epochs") else f"{c.get('max_steps', 0):,} steps"
+    return (f"profile: {profile} | data: {p.get('data', '?')} | {c['model']}, {length} | "
+            f"device: {p.get('device_name', p.get('device'))} x{p.get('world_size', 1)} | torch {p.get('torch')} | "
+            f"commit {commit} | stored wall time {np.nansum(walls) / 60:.1f} min")
+
+
+def _x(run: RunResult, by: str) -> np.ndarray:
+    return run.arrays[by]
+
+
+def _xaxis(ax: plt.Axes, by: str) -> None:
+    ax.set_xlabel("epoch" if by == "epoch" else "training step")
+    ax.grid(alpha=0.3)
+
+
+def label_noise_figure(runs: dict[float, RunResult], title: str, by: str = "epoch") -> plt.Figure:
+    """WS Figures 1/6/7: (a) train (solid) and test (dashed) accuracy, (b) training loss,
+    (c) pristine (solid) and corrupt (dashed) accuracy, (d) their losses; one colour per noise level."""
+    levels = sorted(runs)
+    colors = noise_colors(levels)
+    fig, axes = plt.subplots(1, 4, figsize=(17, 3.9), constrained_layout=True)
+    for n in levels:
+        a, x, col = runs[n].arrays, _x(runs[n], by), colors[n]
+        axes[0].plot(x, a["train_acc"], color=col, lw=1.6, label=f"{n:.0%} train")
+        axes[0].plot(x, a["test_acc"], color=col, lw=1.2, ls="--", label=f"{n:.0%} test")
+        axes[1].plot(x, a["train_loss"], color=col, lw=1.6, label=f"{n:.0%}")
+        for key, ls, what in (("pristine", "-", "pristine"), ("corrupt", "--", "corrupt")):
+            if np.isfinite(a[f"{key}_acc"]).any():
+                axes[2].plot(x, a[f"{key}_acc"], color=col, lw=1.4, ls=ls, label=f"{n:.0%} {what}")
+                axes[3].plot(x, a[f"{key}_loss"], color=col, lw=1.4, ls=ls, label=f"{n:.0%} {what}")
+    for ax, t in zip(axes, ("(a) train (solid) / test (dashed) accuracy", "(b) training loss",
+                            "(c) pristine (solid) / corrupt (dashed) accuracy", "(d) pristine / corrupt loss")):
+        ax.set_title(t, fontsize=10)
+        _xaxis(ax, by)
+    axes[0].legend(fontsize=7, ncol=2)
+    axes[1].legend(fontsize=7)
+    axes[2].legend(fontsize=7, ncol=2)
+    fig.suptitle(title, fontsize=11)
+    return fig
+
+
+def aggregator_figure(runs: dict[tuple[str, float], RunResult], title: str,
+                      pairs: Sequence[str] = ("rm3", "ra3", "m3"), by: str = "epoch") -> plt.Figure:
+    """WS Figure 2: one row per aggregator vs SGD, one column per noise level; train solid, test dashed."""
+    noises = sorted({n for _, n in runs})
+    rows = [a for a in pairs if (a, noises[0]) in runs]
+    fig, axes = plt.subplots(len(rows), len(noises), figsize=(4.3 * len(noises), 3.1 * len(rows)),
+                             squeeze=False, constrained_layout=True, sharey=True)
+    for i, agg in enumerate(rows):
+        for j, n in enumerate(noises):
+            ax = axes[i][j]
+            for name in ("sgd", agg):
+                r = runs[(name, n)]
+                ax.plot(_x(r, by), r.arrays["train_acc"], color=AGG_COLORS[name], lw=1.6, label=f"{name.upper()} train")
+                ax.plot(_x(r, by), r.arrays["test_acc"], color=AGG_COLORS[name], lw=1.2, ls="--",
+                        label=f"{name.upper()} test")
+            ax.set_title(f"{agg.upper()} vs SGD, {n:.0%} noise", fontsize=10)
+            _xaxis(ax, by)
+            if j == 0:
+                ax.set_ylabel("accuracy")
+                ax.legend(fontsize=7)
+    fig.suptitle(title, fontsize=11)
+    return fig
+
+
+def pristine_corrupt_figure(runs: dict[str, RunResult], title: str, by: str = "epoch") -> plt.Figure:
+    """WS Figure 3: pristine (solid) and corrupt (dashed) training accuracy, one panel per aggregator."""
+    aggs = list(runs)
+    fig, axes = plt.subplots(1, len(aggs), figsize=(4.2 * len(aggs), 3.4), squeeze=False,
+                             constrained_layout=True, sharey=True)
+    for ax, agg in zip(axes[0], aggs):
+        r = runs[agg]
+        ax.plot(_x(r, by), r.arrays["pristine_acc"], color=AGG_COLORS[agg], lw=1.8, label="pristine")
+        ax.plot(_x(r, by), r.arrays["corrupt_acc"], color=AGG_COLORS[agg], lw=1.8, ls="--", label="corrupt")
+        ax.set_title(agg.upper(), fontsize=10)
+        _xaxis(ax, by)
+        ax.legend(fontsize=8)
+    axes[0][0].set_ylabel("training accuracy (noisy labels)")
+    fig.suptitle(title, fontsize=11)
+    return fig
+
+
+def winsorize_figure(runs: dict[tuple[int, float], RunResult], title: str) -> plt.Figure:
+    """WS Figure 8: rows = noise level, columns = winsorization s; train solid, test dashed, by step."""
+    cs = sorted({c for c, _ in runs})
+    noises = sorted({n for _, n in runs})
+    fig, axes = plt.subplots(len(noises), len(cs), figsize=(4.2 * len(cs), 3.1 * len(noises)), squeeze=False,
+                             constrained_layout=True, sharey=True)
+    for i, n in enumerate(noises):
+        for j, c in enumerate(cs):
+            ax, r = axes[i][j], runs[(c, n)]
+            ax.plot(r.arrays["step"], r.arrays["train_acc"], color="tab:purple", lw=1.6, label="train")
+            ax.plot(r.arrays["step"], r.arrays["test_acc"], color="tab:orange", lw=1.4, ls="--", label="test")
+            ax.set_title(f"s = {c}, {n:.0%} noise", fontsize=10)
+            _xaxis(ax, "step")
+            if j == 0:
+                ax.set_ylabel("accuracy")
+                ax.legend(fontsize=8)
+    fig.suptitle(title, fontsize=11)
+    return fig
+
+
+def finals_table(runs: dict[Any, RunResult], keys: Sequence[str] = ("train_acc", "test_acc", "pristine_acc",
+                                                                     "corrupt_acc", "train_loss")) -> Any:
+    """Final metrics per run as a DataFrame (index = the figure's run keys)."""
+    import pandas as pd
+
+    return pd.DataFrame({str(k): {m: r.final.get(m) for m in keys} for k, r in runs.items()}).T.round(4)
+
+
+__all__ = ["ws_stamp", "label_noise_figure", "aggregator_figure", "pristine_corrupt_figure", "winsorize_figure",
+           "finals_table", "stamp"]

@@ -1,0 +1,121 @@
+"""Experiment registry and the "cached or computed" entry point.
+
+An experiment is a config class plus a function that trains a *group* of
+configs (configs that can share a stack). `ensure_runs` is what notebooks and
+the CLI call: it returns stored results where they exist and trains only what
+is missing, grouping missing configs that can be stacked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Sequence
+
+import torch
+
+from cgh_lib.errors import UserError, choice_error
+from cgh_lib.store.config import apply_overrides, config_hash
+from cgh_lib.store.runstore import RunResult, RunStore
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass
+class RunOptions:
+    """How to run (never what to run): none of this enters the config hash."""
+
+    data_root: str | None = None
+    device: str = "auto"
+    store: RunStore = field(default_factory=RunStore)
+    force: bool = False
+    progress: bool = True
+    checkpoint_every_s: float = 60.0
+    checkpoint_every_steps: int = 0
+
+    def torch_device(self) -> torch.device:
+        if self.device not in DEVICES and not self.device.startswith("cuda:"):
+            raise choice_error("device", self.device, DEVICES)
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            raise UserError(f"device {self.device!r} requested but no CUDA GPU is available; accepted: auto, cpu")
+        return torch.device(self.device)
+
+
+@dataclass
+class Experiment:
+    name: str
+    config_cls: type
+    run_group: Callable[[Sequence[Any], RunOptions], list[RunResult]]
+    stack_key: Callable[[Any], Any]
+    profiles: dict[str, dict[str, Any]]
+    description: str
+
+
+EXPERIMENTS: dict[str, Experiment] = {}
+PROFILES = ("smoke", "small", "paper")
+
+
+def register(exp: Experiment) -> Experiment:
+    EXPERIMENTS[exp.name] = exp
+    return exp
+
+
+def get_experiment(name: str) -> Experiment:
+    """A registered experiment. Papers register theirs when imported; callers that
+    look experiments up by name from outside a paper (the CLI, the book) go through
+    `cgh_lib.book.registry`, which imports every paper package first."""
+    if name not in EXPERIMENTS:
+        raise choice_error("experiment", name, sorted(EXPERIMENTS))
+    return EXPERIMENTS[name]
+
+
+def check_profile(profile: str) -> str:
+    if profile not in PROFILES:
+        raise choice_error("profile", profile, PROFILES)
+    return profile
+
+
+def make_config(experiment: str, profile: str | None = None, overrides: dict[str, Any] | None = None) -> Any:
+    """The config of ``experiment`` at ``profile`` (None = the paper's defaults) with overrides."""
+    exp = get_experiment(experiment)
+    cfg = exp.config_cls()
+    if profile is not None:
+        cfg = apply_overrides(cfg, exp.profiles[check_profile(profile)])
+    return apply_overrides(cfg, overrides or {})
+
+
+def sweep_configs(experiment: str, profile: str, points: Iterable[dict[str, Any]],
+                  overrides: dict[str, Any] | None = None) -> list[Any]:
+    """One config per point of a figure's sweep (e.g. ``{"noise": 0.25}``): the
+    profile, then the user's overrides, then the point itself."""
+    return [make_config(experiment, profile, {**(overrides or {}), **point}) for point in points]
+
+
+def group_key(configs: Sequence[Any]) -> str:
+    """Checkpoint key of a stack: a hash of its members' hashes, in order."""
+    return hashlib.sha256(",".join(config_hash(c) for c in configs).encode()).hexdigest()[:16]
+
+
+def ensure_runs(configs: Sequence[Any], opts: RunOptions | None = None) -> list[RunResult]:
+    """Results for ``configs`` in order: cached where stored, trained where missing."""
+    opts = opts or RunOptions()
+    if not configs:
+        return []
+    exp = get_experiment(type(configs[0]).EXPERIMENT)
+    if opts.force:
+        for c in configs:
+            opts.store.delete(c)
+    results: dict[str, RunResult] = {}
+    missing: dict[Any, list[Any]] = {}
+    for c in configs:
+        r = opts.store.load(c)
+        if r is not None:
+            results[config_hash(c)] = r
+        elif config_hash(c) not in {config_hash(m) for g in missing.values() for m in g}:
+            missing.setdefault(exp.stack_key(c), []).append(c)
+    for group in missing.values():
+        for c, r in zip(group, exp.run_group(group, opts)):
+            results[config_hash(c)] = r
+    return [results[config_hash(c)] for c in configs]

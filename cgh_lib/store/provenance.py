@@ -1,0 +1,69 @@
+"""Provenance: where and with what a result was computed.
+
+Every stored run carries this record so a figure can always say which commit,
+library versions and device produced the numbers it shows.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parents[2]  # cgh_lib/store/provenance.py -> repo
+
+
+def git_commit() -> dict[str, Any]:
+    """Current commit of the project checkout and whether it had local changes."""
+    def _git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+    try:
+        commit = _git("rev-parse", "HEAD")
+        dirty = bool(_git("status", "--porcelain", "--untracked-files=no", "--", "cgh_lib"))
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+    return {"commit": commit or None, "dirty": dirty if commit else None}
+
+
+def device_name(device: torch.device | str) -> str:
+    """Human-readable device: the GPU's name, or the CPU model and thread count."""
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        return torch.cuda.get_device_name(dev)
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu} ({torch.get_num_threads()} threads)"
+
+
+def now_utc() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def provenance(device: torch.device | str) -> dict[str, Any]:
+    """The record stored with every run, taken when the run starts (the run store
+    adds ``finished_at`` when it saves the result)."""
+    import numpy
+    import torchvision
+
+    return {
+        **git_commit(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "numpy": numpy.__version__,
+        "device": str(torch.device(device)),
+        "device_name": device_name(device),
+        "host": platform.node(),
+        "started_at": now_utc(),
+    }

@@ -1,0 +1,27 @@
+"""Every committed run summary is still a cache hit through the figures' own configs.
+
+A change to a config class (a renamed field, a new default) changes hashes and
+would silently orphan the committed results, making `cgh book` retrain them.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from cgh_lib.book.registry import figures
+from cgh_lib.store.provenance import REPO_ROOT
+from cgh_lib.store.runstore import RunStore
+
+STORE = RunStore(REPO_ROOT / "runs")
+# figures whose small-profile runs are not committed yet (each listed with why)
+NOT_COMMITTED = {"ws-fig6": "Inception stand-in runs not committed", "ws-fig7": "VGG stand-in runs not committed"}
+
+
+@pytest.mark.parametrize("fig_id", sorted(figures()))
+def test_small_profile_runs_are_stored(fig_id):
+    configs = figures()[fig_id].configs("small")
+    assert configs, f"{fig_id} registers no configs"
+    missing = [c for c in configs if STORE.load(c) is None]
+    if fig_id in NOT_COMMITTED:
+        pytest.skip(NOT_COMMITTED[fig_id])
+    assert not missing, f"{fig_id}: {len(missing)} of {len(configs)} small-profile runs not in runs/"

@@ -167,8 +167,23 @@ def test_tiny_run_stores_curves_and_claims(tmp_path, estimator):
         n_p = a["masks"][0].sum()
         assert np.isclose(c["i_p"][-1, 0], a["inner"][:11, 0, 0].sum() / n_p)
         assert r.final["sample_size"] == 300
-    rows = lr.claims(runs)
-    assert rows and all(r["holds"] in ("yes", "no", "n/a") for r in rows)
+    from cgh_lib.book.claims import evaluate_seed
+    from cgh_lib.papers.cg2020.claims import FIG2, FIG3
+
+    outcomes = [evaluate_seed(c, 0, runs) for c in FIG2 + FIG3]
+    assert all(o.status in ("holds", "fails", "n/a") for o in outcomes)
+
+
+def test_sustained_crossover_needs_consecutive_evaluations():
+    from cgh_lib.papers.cg2020.claims import sustained_crossover
+
+    steps = np.arange(8)
+    # one dip below 0.5 is not a crossover
+    assert sustained_crossover(steps, np.array([.9, .8, .4, .8, .7, .6, .6, .6]), run=3) == np.inf
+    assert sustained_crossover(steps, np.array([.9, .8, .4, .8, .4, .3, .2, .6]), run=3) == 4
+    # below to the end of training counts, even if fewer than `run` evaluations remain
+    assert sustained_crossover(steps, np.array([.9, .8, .8, .8, .8, .8, .4, .3]), run=3) == 6
+    assert sustained_crossover(steps, np.array([.4, .3, .2, .2, .2, .2, .2, .2]), run=3) == np.inf  # never above
 
 
 def test_run_stamp_counts_a_stack_wall_time_once():

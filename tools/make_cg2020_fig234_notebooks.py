@@ -1,4 +1,10 @@
-"""Write the CG2020 Figure 2, 3 and 4 notebooks (no outputs): `python tools/make_cg2020_fig234_notebooks.py`."""
+"""Write the CG2020 Figure 1-4 notebooks (no outputs): `python tools/make_cg2020_fig234_notebooks.py`.
+
+Every page: intro (the paper's setting vs the shown setting), parameters, runs for every
+seed, the figure (seed bands), the claims table (`cgh_lib.book.claims`, the function
+`cgh claims` uses), and "What we see": scale and caveats, the choices the code makes, and
+the outcomes, generated from the claim rows (no number typed by hand).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,119 @@ sys.path.insert(0, str(ROOT))
 
 from tools.nbwrite import write  # noqa: E402
 
+
+def choices_md(rows) -> str:
+    """The choices the code makes that the paper leaves open (or states differently)."""
+    return ("**Choices the code makes** (the paper's wording, where it has one → what the code does):\n\n"
+            + "\n".join(f"- *{what}*: {paper} → {ours}" for what, paper, ours in rows))
+
+
+CLAIMS_MD = ("## The paper's statements, checked on the runs above\n\nEach row quotes the sentence it tests and "
+             "is computed per seed from the stored runs (`cgh claims {fig} --profile <profile>` prints the same "
+             "table): *holds* / *fails* when every seed agrees, *mixed k/n* when k of n seeds hold, *n/a* when the "
+             "precondition that gives the comparison its meaning fails (the reason shows the measurement), "
+             "*missing* when runs are not stored. {extra}")
+CLAIMS = '''
+pd.set_option("display.max_colwidth", None)
+display(claims.claims_table("{fig}", profile, {over}, seeds))
+'''
+OUTCOMES = 'display(Markdown(claims.outcomes_markdown("{fig}", profile, {over}, seeds)))'
+
+MLP_CHOICES = [
+    ("seeds", "not stated", "3 seeds at the small profile (0, 1, 2), 1 at smoke and paper; a seed sets the "
+     "init (`seed`), the label-noise draw (`seed+1`) and the batch order (`seed+2`), shared by the noise levels"),
+    ("initialization", '"We initialize it with Xavier"', "Xavier (Glorot) normal; the authors' code draws "
+     "sqrt(2) times that std"),
+    ("label noise", '"taking, say in the case of 25% label noise, 25% of the examples at random and randomly '
+     'permuting their labels"', "exactly that count (`noise_scheme='exact'`); the authors' code selects each "
+     "example with probability p (`'bernoulli'`)"),
+    ("evaluation steps", "not stated", "the authors' schedule at the paper profile; a log grid below it"),
+]
+
+# --------------------------------------------------------------------------- Figure 1
+FIG1_INTRO = '''
+# CG2020 Figure 1 — paper: MLP 784-2048-10 on full MNIST, 10^5 steps; shown below the paper profile: the same MLP on 22,699 MNIST images, 10^4 steps
+
+*Chatterjee, "Coherent Gradients", ICLR 2020, §2.1-2.3.* An MLP (784-2048-10, ReLU,
+Xavier init) is trained with vanilla SGD (lr 0.1, batch 100, cross-entropy, no
+regularizer) on MNIST whose training labels carry 0, 25, 50, 75 or 100% noise: that
+fraction of examples is chosen at random and their labels are permuted among
+themselves (test labels are untouched). *Pristine* examples kept their label, *corrupt*
+ones did not.
+
+**The paper's claim.** If gradients are coherent, similar examples reinforce each
+other's gradient. Label noise makes examples less similar, so (1) more noise means a
+weaker overall gradient and slower learning; (2) pristine examples, still similar to
+each other, are learned faster than corrupt ones, at a rate close to the 0%-noise rate,
+while corrupt ones learn like the 100%-noise case; (3) with fewer pristine examples,
+their learning slows down.
+
+Panel (d) is the paper's, as captioned: "first training step when an example is learned"
+(the cumulative fraction of pristine / corrupt examples classified as their training label
+at least once). Panel (e) is ours: the fraction learned *for good* (correct at that
+evaluation and at every later one).
+'''
+
+FIG1_PARAMS = '''
+# Parameters (papermill / `cgh figure cg2020-fig1 -p key=value`)
+profile = "smoke"          # smoke | small | paper
+data_root = None           # MNIST folder; default: $CGH_DATA, then torchvision download
+device = "auto"            # auto | cpu | cuda
+noise_levels = [0.0, 0.25, 0.5, 0.75, 1.0]
+overrides = {}             # any LabelNoiseConfig field, e.g. {"steps": 2000, "noise_scheme": "bernoulli"}
+seeds = None               # None: the profile's seeds (small: 0, 1, 2; smoke, paper: 0)
+'''
+
+FIG1_RUN = '''
+import pandas as pd
+from IPython.display import Markdown, display
+
+from cgh_lib.book import claims, plotting
+from cgh_lib.papers.cg2020 import fig1_label_noise as label_noise
+from cgh_lib.papers.cg2020 import plots
+from cgh_lib.store.experiments import RunOptions, default_seeds, ensure_runs
+
+seeds = list(seeds or default_seeds(profile))
+opts = RunOptions(data_root=data_root, device=device)
+by_seed = {s: dict(zip(noise_levels, ensure_runs(label_noise.figure1_configs(profile, noise_levels,
+                                                                            {**overrides, "seed": s}), opts)))
+           for s in seeds}
+runs = plotting.by_key(by_seed)  # noise -> [run of each seed]
+c0 = label_noise.figure1_configs(profile, noise_levels, overrides)[0]
+display(Markdown(f"**profile: {profile}** ({c0.dataset}, {c0.n_train:,} training examples, {c0.steps:,} steps, "
+                 f"hidden {c0.hidden}, noise scheme `{c0.noise_scheme}`; seeds {', '.join(map(str, seeds))}). "
+                 f"Run store: `{runs[noise_levels[0]][0].path.parent}`."))
+'''
+
+FIG1_FINAL = '''
+final = pd.DataFrame({f"{n:.0%}": pd.DataFrame([r.final for r in rs]).mean(numeric_only=True)
+                      for n, rs in runs.items()}).T
+final[["train_acc", "test_acc", "pristine_acc", "corrupt_acc", "train_loss", "pristine_fraction"]].round(4)
+'''
+
+FIG1_TEXT = '''
+## What we see
+
+*Scale.* At the **paper** profile (full MNIST, 10^5 steps, a GPU) the paper reports that every
+variant reaches 100% training accuracy. The **small** profile (22,699 real MNIST images,
+10^4 steps on a CPU) is long enough for the early-training predictions (speed of learning,
+pristine before corrupt) but not for the high-noise variants to memorize their training
+sets, so the "100% training accuracy" row is not expected to hold there. The **smoke** profile
+uses a generated dataset and 300 steps: it exercises the code path, and its numbers are not
+evidence either way.
+
+*Caveats.* The paper's "learning rate" is read as the steps until half of a group is first
+learned, the mean of its learned curve, or the steps to 50% training accuracy; each row
+names its statistic. Evaluations are on a log grid below the paper profile, so two noise
+levels reaching a level at the same evaluation are a tie.
+'''
+
+FIG1_CHOICES = MLP_CHOICES + [
+    ("'learned' (panel d)", '"First training step when an example is learned"', "the first evaluation at which "
+     "the example is classified as its (possibly noisy) training label; panel (e) adds 'and at every later one'"),
+]
+
+# --------------------------------------------------------------------------- Figures 2, 3
 LR_PARAMS = '''
 # Parameters (papermill / `cgh figure {fig} -p key=value`)
 profile = "smoke"          # smoke | small | paper
@@ -18,36 +137,36 @@ device = "auto"            # auto | cpu | cuda
 estimator = None           # None: as the profile, exact below the paper profile, paper at it
 noise_levels = [0.25, 0.5, 0.75]
 overrides = {{}}             # any LossReductionConfig field, e.g. {{"steps": 2000, "stat_examples": 400}}
+seeds = None               # None: the profile's seeds (small: 0, 1, 2; smoke, paper: 0)
 '''
 
 LR_RUN = '''
 import pandas as pd
 from IPython.display import Markdown, display
 
-from cgh_lib.book import plotting
+from cgh_lib.book import claims, plotting
 from cgh_lib.papers.cg2020 import figs23_loss_reduction as loss_reduction
 from cgh_lib.papers.cg2020 import plots as plots_cg2020
-from cgh_lib.store.experiments import RunOptions, ensure_runs
+from cgh_lib.store.experiments import RunOptions, default_seeds, ensure_runs
 
 over = dict(overrides, **({"estimator": estimator} if estimator else {}))
-configs = loss_reduction.figure_configs(profile, noise_levels, over)
-runs = dict(zip(noise_levels, ensure_runs(configs, RunOptions(data_root=data_root, device=device))))
-c0 = configs[0]
+seeds = list(seeds or default_seeds(profile))
+opts = RunOptions(data_root=data_root, device=device)
+by_seed = {s: dict(zip(noise_levels, ensure_runs(loss_reduction.figure_configs(profile, noise_levels,
+                                                                              {**over, "seed": s}), opts)))
+           for s in seeds}
+runs = plotting.by_key(by_seed)  # noise -> [run of each seed]
+c0 = loss_reduction.figure_configs(profile, noise_levels, over)[0]
 sample = "all" if c0.stat_examples == 0 else f"{c0.stat_examples:,}"
 est = (f"exact statistic: all weights, {sample} sampled training examples" if c0.estimator == "exact" else
        f"paper's estimator: {sample} sampled examples x {c0.stat_weights} weights per weight matrix")
 display(Markdown(f"**profile: {profile}** ({c0.dataset}, {c0.n_train:,} training examples, {c0.steps:,} steps, "
-                 f"hidden {c0.hidden}, noise scheme `{c0.noise_scheme}`; {est}; {c0.n_null} null worlds). "
-                 f"Run store: `{runs[noise_levels[0]].path.parent}`."))
-'''
-
-CLAIMS = '''
-pd.set_option("display.max_colwidth", None)
-display(pd.DataFrame({mod}.claims({arg})).style.hide(axis="index"))
+                 f"hidden {c0.hidden}, noise scheme `{c0.noise_scheme}`; {est}; {c0.n_null} null worlds; seeds "
+                 f"{', '.join(map(str, seeds))}). Run store: `{runs[noise_levels[0]][0].path.parent}`."))
 '''
 
 FIG2_INTRO = '''
-# CG2020 Figure 2: pristine examples drive the loss reduction early on
+# CG2020 Figure 2 — paper: MLP 784-2048-10 on full MNIST, 10^5 steps; shown below the paper profile: the same MLP on 22,699 MNIST images, 3,000 steps
 
 *Chatterjee, "Coherent Gradients", ICLR 2020, §2.4.* The Figure 1 setup (MLP
 784-2048-10, Xavier init, SGD lr 0.1, batch 100) on MNIST with 25, 50 and 75% label
@@ -76,26 +195,32 @@ it is the default below the paper profile.
 FIG2_TEXT = '''
 ## What we see
 
-Read the table for this profile. In the committed **small**-profile runs (22,699 real
-MNIST images, 3,000 steps, exact statistic over 5,000 examples, CPU) every row holds:
-the actual f^p starts at 0.98 / 0.93 (25% / 50% noise), far above the sample's pristine
-fraction, and falls below 0.5 from step 1,000 / 300; at 75% it starts at 0.64 and ends
-at 0.24 (no clean crossover: it oscillates around 0.5 in the first ten steps, then
-falls); the null worlds stay within 0.07 of the pristine fraction. The paper's wording
-for the nulls ("they never cross") is checked literally: at 50% noise the pristine
-fraction of the sample is about 0.55, so a null world's f^p, which hovers near it, can
-wobble across 0.5 with another seed or sample (an earlier run of ours did); the row
-then says "no", which is about that wording, not about a signal in the null. With the
-paper's 400 x 600 estimator on the same training runs (`-p estimator=paper
--p overrides='{"stat_examples": 400}'`, also committed) the actual crossovers remain
-(25%: step 500, 50%: step 200) but the estimate is much noisier: one null world in
-three crosses 0.5 at both 25% and 50%, and at 75% a null f^p reaches 0.52. The
-**paper** profile (full MNIST, 10^5 steps, the paper's 400 x 600 estimator) is for a
-GPU. The **smoke** profile (generated data, 200 steps) only exercises the code.
+*Scale.* The **small** profile trains the paper's network on the first 22,699 real MNIST
+images for 3,000 steps (a CPU) and measures f_p exactly (all weights) over 5,000 sampled
+examples; the **paper** profile (full MNIST, 10^5 steps, the paper's 400 x 600 estimator) is
+for a GPU; the **smoke** profile (generated data, 200 steps) only exercises the code.
+
+*Caveats.* A crossover is counted only when f_p stays below 0.5 for 3 evaluations in a row
+(or to the end of training): a single evaluation below 0.5 is within the wobble of the
+sampled statistic. A null world's f_p hovers near the pristine fraction of its sample
+(about 0.75 / 0.55 / 0.25 at 25 / 50 / 75% noise), so whether it crosses 0.5 is largely
+decided by the group sizes; the null row is read only when the real run does cross (its
+precondition). f_p can exceed 1 (the corrupt share is then negative): the y axis shows the
+whole range. The paper's 400 x 600 estimator on the same training runs (`-p estimator=paper
+-p overrides='{"stat_examples": 400}'`) is much noisier than the exact statistic.
 '''
 
+FIG2_CHOICES = MLP_CHOICES + [
+    ("statistic", '"a sample of 400 per-example gradients for 600 weights (300 from each layer)"',
+     "that, at the paper profile; below it all weights over a larger example sample (`estimator='exact'`)"),
+    ("measurement steps", "not stated", "steps 0-10 and the evaluation schedule"),
+    ("'cross over'", "not quantified", "f_p below 0.5 for 3 consecutive evaluations (or to the end)"),
+    ("null worlds", '"3 simulations under the null"', "3 random permutations of the designations within the "
+     "sample"),
+]
+
 FIG3_INTRO = '''
-# CG2020 Figure 3: per-example contributions of pristine vs corrupt examples
+# CG2020 Figure 3 — paper: MLP 784-2048-10 on full MNIST; shown below the paper profile: the same MLP on 22,699 MNIST images, 3,000 steps
 
 *Chatterjee, "Coherent Gradients", ICLR 2020, §2.4.* Same runs as Figure 2 (stored
 once, shared). To adjust for the different sizes of the two groups, the paper looks
@@ -119,22 +244,17 @@ parameters and a large sample of examples.
 FIG3_TEXT = '''
 ## What we see
 
-The relative gap (i^p - i^c)/(|i^p| + |i^c|) after 10 steps is the number to read in
-the table. In the committed **small**-profile runs (exact statistic: all weights, 5,000
-examples) it is +0.85 / +0.61 / +0.40 for the actual designations at 25 / 50 / 75%
-noise and between -0.06 and +0.07 in every null world: i^p > i^c in the real runs,
-i^p ~ i^c in the nulls, at every noise level including 75%. With the exact statistic
-the separation is much sharper than the paper's "somewhat significant", as the paper
-anticipated. The paper's own estimator on the same training runs (`cgh figure cg2020-fig3
---profile small -p estimator=paper -p overrides='{"stat_examples": 400}'`, also
-committed) gives actual gaps of +0.47 / +0.35 / +0.20 against null gaps up to +0.08 /
-+0.08 / +0.17: at 75% noise one null world comes close to the actual run, which is the
-paper's "somewhat significant but not overwhelmingly so". The smoke profile only
-exercises the code.
+*Scale and statistic.* Same runs as Figure 2. The number to read is the relative gap
+(i_p - i_c)/(|i_p| + |i_c|) after 10 steps, real vs null designations. The exact statistic
+(all weights, 5,000 examples at the small profile) is what the paper suggested ("It would be
+interesting to redo this on the entire population of examples and trainable parameters");
+the paper's own estimator on the same training runs is `-p estimator=paper
+-p overrides='{"stat_examples": 400}'`. The smoke profile only exercises the code.
 '''
 
+# --------------------------------------------------------------------------- Figure 4
 FIG4_INTRO = '''
-# CG2020 Figure 4: winsorized gradients suppress weak directions
+# CG2020 Figure 4 — paper: MLP 784-256x3-10 on full MNIST, 60,000 steps; shown below the paper profile: 784-64x3-10 on 3,000 MNIST images, 1,000 steps
 
 *Chatterjee, "Coherent Gradients", ICLR 2020, §3.* An MLP 784-256-256-256-10 (paper)
 is trained with SGD (lr 0.1, batch 100) on MNIST with 0-100% label noise, but each
@@ -148,7 +268,8 @@ training set, the fraction of examples whose label is still correct.
 **The paper's claims (§3.2-3.3).** Winsorizing keeps only updates that many examples
 agree on, so (1) for c > 1 training accuracy does not exceed the proper accuracy
 (the network cannot memorize corrupt labels); (2) the larger c, the more slowly the
-overfit grows; (3) larger c also makes the training data harder to fit.
+overfit grows; (3) larger c also makes the training data harder to fit; and with heavy
+winsorization the accuracies reach a maximum and then go down.
 '''
 
 FIG4_PARAMS = '''
@@ -159,91 +280,100 @@ device = "auto"            # auto | cpu | cuda
 noise_levels = None        # None: the grid of the profile, 0 .25 .5 .75 1, smoke 0 .5 1
 c_levels = None            # None: the grid of the profile, 0 1 2 4 8, smoke 0 2 8
 overrides = {}             # any WinsorizedConfig field, e.g. {"steps": 3000, "hidden": (256, 256, 256)}
+seeds = None               # None: the profile's seeds (small: 0, 1, 2; smoke, paper: 0)
 '''
 
 FIG4_RUN = '''
 import pandas as pd
 from IPython.display import Markdown, display
 
-from cgh_lib.book import plotting
+from cgh_lib.book import claims, plotting
 from cgh_lib.papers.cg2020 import fig4_winsorized as winsorized
 from cgh_lib.papers.cg2020 import plots as plots_cg2020
-from cgh_lib.store.experiments import RunOptions, ensure_runs
+from cgh_lib.store.experiments import RunOptions, default_seeds, ensure_runs
 
+seeds = list(seeds or default_seeds(profile))
+opts = RunOptions(data_root=data_root, device=device)
+by_seed = {}
+for s in seeds:
+    cfgs = winsorized.grid_configs(profile, noise_levels, c_levels, {**overrides, "seed": s})
+    by_seed[s] = winsorized.as_grid(cfgs, ensure_runs(cfgs, opts))
+grid = plotting.by_key(by_seed)  # (c, noise) -> [run of each seed]
 configs = winsorized.grid_configs(profile, noise_levels, c_levels, overrides)
-grid = winsorized.as_grid(configs, ensure_runs(configs, RunOptions(data_root=data_root, device=device)))
 c0 = configs[0]
 display(Markdown(f"**profile: {profile}** ({c0.dataset}, {c0.n_train:,} training examples, {c0.steps:,} steps, "
                  f"MLP 784-{'-'.join(map(str, c0.hidden))}-10, batch {c0.batch_size}, lr {c0.lr}, noise scheme "
                  f"`{c0.noise_scheme}`; grid: noise {sorted({c.noise for c in configs})} x c "
-                 f"{sorted({c.c for c in configs})}). Run store: `{next(iter(grid.values())).path.parent}`."))
+                 f"{sorted({c.c for c in configs})}; seeds {', '.join(map(str, seeds))}). "
+                 f"Run store: `{next(iter(grid.values()))[0].path.parent}`."))
 '''
 
 FIG4_TEXT = '''
 ## What we see
 
-The **paper** profile (full MNIST, 784-256x3-10, 60,000 steps = 100 epochs) needs a
+*Scale.* The **paper** profile (full MNIST, 784-256x3-10, 60,000 steps = 100 epochs) needs a
 GPU: per-example gradients make a winsorized step much dearer than an SGD step. The
-**small** profile scales down to what a 2-core CPU does in about 15-20 minutes for all
-25 cells: the first 3,000 real MNIST images, a 784-64x3-10 net and 1,000 steps (33
-epochs). In the committed small-profile runs:
+**small** profile is what a 2-core CPU does in about 15-20 minutes per seed for the 25
+cells: the first 3,000 real MNIST images, a 784-64x3-10 net and 1,000 steps (33 epochs). The
+**smoke** profile (generated data, a 3x3 sub-grid, 150 steps, lr 0.05) checks the code path;
+its numbers are not evidence.
 
-* the overfit falls steadily with c at every noise level (final overfit at 25% noise
-  0.16 for c = 0 down to 0.04 for c = 8; at 100% noise 0.27 down to 0.06): the paper's
-  second statement holds (the growth-rate row fails only on one non-monotone pair at
-  100% noise);
-* the first statement does **not** hold at this scale: with c = 2 or 4 the training
-  accuracy still climbs above the proper accuracy at high noise (at 100% noise c = 2
-  reaches 0.35 against a proper accuracy of 0.10); only c = 8 stays close to it. A
-  small net fitting 3,000 examples sees each one every 30 steps, so clipping c of 100
-  values per coordinate removes much less of a single example's pull than on 60,000
-  examples; whether the statement holds at the paper's scale needs the paper profile;
-* larger c mostly, but not always, lowers the final training accuracy (one clear
-  inversion at 25% noise, c = 4 vs 8, so that row says "no").
-
-The **smoke** profile (generated data, a 3x3 sub-grid, 150 steps, lr 0.05) checks the code path;
-the networks learn the clean data, but its numbers are not evidence.
+*Caveats.* Winsorization acts on each mini-batch of 100, whatever the size of the dataset:
+c = 2 clips the same 2 of 100 values per coordinate at either scale. What differs at the
+small profile is the number of passes (33 epochs of 3,000 images vs 100 of 60,000: each
+example is seen *less* often here, not more) and the width of the network (64 vs 256 units
+per layer). Which of these, if either, explains a difference from the paper only the paper
+profile can say. "Overfit" subtracts what a network knowing only the true rule would score on
+the noisy labels; "proper accuracy" is the pristine fraction of the noisy training set.
 '''
+
+FIG4_CHOICES = [MLP_CHOICES[0], *MLP_CHOICES[2:], (
+    "winsorization", '"Since we have 100 examples in each minibatch, the value of c immediately tells us how many '
+    'outliers are clipped in each minibatch"', "the c smallest and c largest of the 100 per-example values of "
+    "each weight are clipped to the (c+1)-th extremes"), (
+    "'peak then fall'", "read off the curves", "final accuracy more than 1 point below its peak, at the largest c")]
+
+STAMP = "plotting.stamp(fig, plotting.run_stamp(profile, [r for rs in {v}.values() for r in rs]))"
+
+
+def page(intro, params, run, plot, fig, over, claims_extra, text, choices, extra_cells=()):
+    """A figure page: intro, parameters, runs, figure, claims, extra cells, What we see, outcomes."""
+    return [
+        ("md", intro),
+        ("params", params),
+        ("code", run),
+        ("code", plot),
+        ("md", CLAIMS_MD.format(fig=fig, extra=claims_extra)),
+        ("code", CLAIMS.format(fig=fig, over=over)),
+        *extra_cells,
+        ("md", text + "\n" + choices_md(choices)),
+        ("code", OUTCOMES.format(fig=fig, over=over)),
+    ]
 
 
 def main() -> None:
     nb = ROOT / "notebooks"
-    write(nb / "cg2020_fig2_loss_reduction.ipynb", [
-        ("md", FIG2_INTRO),
-        ("params", LR_PARAMS.format(fig="cg2020-fig2")),
-        ("code", LR_RUN),
-        ("code", 'fig = plots_cg2020.figure2(runs, f"CG2020 Figure 2 reproduced (profile: {profile})")\n'
-                 "plotting.stamp(fig, plotting.run_stamp(profile, list(runs.values())))"),
-        ("md", "## The paper's statements, checked on the runs above\n\nEach row is computed from the stored "
-               "runs in the figure; \"holds\" is the outcome of the stated comparison, not an editorial "
-               "judgement. f_p is measured at the evaluation steps shown on the x axis."),
-        ("code", CLAIMS.format(mod="loss_reduction", arg="runs")),
-        ("md", FIG2_TEXT),
-    ])
-    write(nb / "cg2020_fig3_contributions.ipynb", [
-        ("md", FIG3_INTRO),
-        ("params", LR_PARAMS.format(fig="cg2020-fig3")),
-        ("code", LR_RUN),
-        ("code", 'fig = plots_cg2020.figure3(runs, f"CG2020 Figure 3 reproduced (profile: {profile})")\n'
-                 "plotting.stamp(fig, plotting.run_stamp(profile, list(runs.values())))"),
-        ("md", "## The paper's statements, checked on the runs above\n\nThe Figure 3 rows are the last two; "
-               "the others are Figure 2's, from the same runs."),
-        ("code", CLAIMS.format(mod="loss_reduction", arg="runs")),
-        ("md", FIG3_TEXT),
-    ])
-    write(nb / "cg2020_fig4_winsorized.ipynb", [
-        ("md", FIG4_INTRO),
-        ("params", FIG4_PARAMS),
-        ("code", FIG4_RUN),
-        ("code", 'fig = plots_cg2020.figure4(grid, f"CG2020 Figure 4 reproduced (profile: {profile})")\n'
-                 "plotting.stamp(fig, plotting.run_stamp(profile, list(grid.values())))"),
-        ("md", "## The paper's statements, checked on the runs above\n\nEach row is computed from the stored "
-               "runs in the figure; \"holds\" is the outcome of the stated comparison. Proper accuracy = the "
-               "pristine fraction of the noisy training set."),
-        ("code", CLAIMS.format(mod="winsorized", arg="grid")),
-        ("code", "winsorized.summary_table(grid)"),
-        ("md", FIG4_TEXT),
-    ])
+    write(nb / "cg2020_fig1_label_noise.ipynb", page(
+        FIG1_INTRO, FIG1_PARAMS, FIG1_RUN,
+        'fig = plots.figure1(runs, f"CG2020 Figure 1 reproduced (profile: {profile})")\n' + STAMP.format(v="runs"),
+        "cg2020-fig1", "overrides", '"Learned" = classified as its (possibly noisy) training label.',
+        FIG1_TEXT, FIG1_CHOICES, [("code", FIG1_FINAL)]))
+    write(nb / "cg2020_fig2_loss_reduction.ipynb", page(
+        FIG2_INTRO, LR_PARAMS.format(fig="cg2020-fig2"), LR_RUN,
+        'fig = plots_cg2020.figure2(runs, f"CG2020 Figure 2 reproduced (profile: {profile})")\n'
+        + STAMP.format(v="runs"), "cg2020-fig2", "over",
+        "f_p is measured at the evaluation steps shown on the x axis.", FIG2_TEXT, FIG2_CHOICES))
+    write(nb / "cg2020_fig3_contributions.ipynb", page(
+        FIG3_INTRO, LR_PARAMS.format(fig="cg2020-fig3"), LR_RUN,
+        'fig = plots_cg2020.figure3(runs, f"CG2020 Figure 3 reproduced (profile: {profile})")\n'
+        + STAMP.format(v="runs"), "cg2020-fig3", "over",
+        "Figure 2's rows, from the same runs, are on its page.", FIG3_TEXT, FIG2_CHOICES))
+    write(nb / "cg2020_fig4_winsorized.ipynb", page(
+        FIG4_INTRO, FIG4_PARAMS, FIG4_RUN,
+        'fig = plots_cg2020.figure4(grid, f"CG2020 Figure 4 reproduced (profile: {profile})")\n'
+        + STAMP.format(v="grid"), "cg2020-fig4", "overrides",
+        "Proper accuracy = the pristine fraction of the noisy training set.", FIG4_TEXT, FIG4_CHOICES,
+        [("code", "winsorized.summary_table({k: rs[0] for k, rs in grid.items()})  # final values, first seed")]))
 
 
 if __name__ == "__main__":

@@ -419,10 +419,83 @@ def outcome_sentences(verdicts: Sequence[Verdict]) -> list[str]:
     out = []
     for v in verdicts:
         n = len([o for o in v.outcomes if o.status != "missing"])
-        seeds = f"{n} seed{'s' if n != 1 else ''}"
-        what = {"holds": f"holds in all {seeds}", "fails": f"fails in all {seeds}",
+        seeds = f"in all {n} seeds" if n != 1 else "(1 seed)"
+        what = {"holds": f"holds {seeds}", "fails": f"fails {seeds}",
                 "n/a": f"cannot be tested here ({v.reason})", "missing": "has no stored runs at this profile"}
         text = what.get(v.verdict) or f"is mixed: {v.verdict.split()[1]} seeds hold ({v.reason})"
         meas = f" Measured: {v.measured}." if v.measured and v.verdict != "n/a" else ""
         out.append(f"*{v.claim.claim}* {text}.{meas}")
     return out
+
+
+def outcomes_markdown(figure: str, profile: str, overrides: Mapping[str, Any] | None = None,
+                      seeds: Sequence[int] | None = None) -> str:
+    """The outcome part of a page's "What we see": one generated bullet per claim."""
+    verdicts = evaluate_figure(figure, profile, overrides, seeds)
+    head = (f"**Outcomes at the {profile} profile** (generated from the claim rows above; "
+            "no number here is typed by hand):")
+    return "\n".join([head, ""] + [f"- {s}" for s in outcome_sentences(verdicts)])
+
+
+
+# --------------------------------------------------------------------------- the dashboard
+def dashboard(profiles: Sequence[str] = ("smoke", "small", "paper"), store: RunStore | None = None,
+              figures: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """Every claim of every figure with its verdict at each profile (stored runs only)."""
+    from cgh_lib.book.registry import figures as registered
+
+    figs = registered()
+    by_profile = {p: evaluate(figures, p, store) for p in profiles}
+    rows = []
+    for k, v in enumerate(by_profile[profiles[0]]):
+        c = v.claim
+        fig = figs.get(v.figure)
+        rows.append({"figure": v.figure, "page": f"{fig.stem}.html" if fig else "", "claim": c.claim,
+                     "paper": c.paper, "section": c.section, "quote": c.quote, "paper_value": c.paper_value,
+                     **{f"verdict_{p}": by_profile[p][k].verdict for p in profiles},
+                     **{f"measured_{p}": by_profile[p][k].measured for p in profiles},
+                     **{f"reason_{p}": by_profile[p][k].reason for p in profiles}})
+    return rows
+
+
+def dashboard_html(rows: Sequence[Mapping[str, Any]], profiles: Sequence[str] = ("smoke", "small", "paper"),
+                   measured_profile: str = "small") -> str:
+    """An HTML table: figure (linked), claim and quote, the paper's number, one verdict column per
+    profile, and what we measured at ``measured_profile``."""
+    import html
+
+    head = "".join(f"<th>{h}</th>" for h in ["figure", "claim (paper's words)", "paper's number",
+                                           *profiles, f"measured ({measured_profile})"])
+    body = []
+    for r in rows:
+        verdicts = "".join(f'<td title="{html.escape(r[f"reason_{p}"])}">{html.escape(badge(r[f"verdict_{p}"]))}</td>'
+                           for p in profiles)
+        link = f'<a href="{r["page"]}">{html.escape(r["figure"])}</a>' if r["page"] else html.escape(r["figure"])
+        body.append(f"<tr><td>{link}</td><td><b>{html.escape(r['claim'])}</b><br><small>{html.escape(r['paper'])} "
+                    f"{html.escape(r['section'])}: “{html.escape(r['quote'])}”</small></td>"
+                    f"<td>{html.escape(r['paper_value'] or '')}</td>{verdicts}"
+                    f"<td><small>{html.escape(r.get(f'measured_{measured_profile}', '') or '')}</small></td></tr>")
+    return (f'<table class="cgh-claims"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>')
+
+
+def dashboard_chart(rows: Sequence[Mapping[str, Any]], profiles: Sequence[str] = ("smoke", "small", "paper")) -> Any:
+    """Verdict counts per profile (a stacked bar per profile)."""
+    import matplotlib.pyplot as plt
+
+    kinds = ["holds", "mixed", "fails", "n/a", "missing"]
+    colors = {"holds": "tab:green", "mixed": "gold", "fails": "tab:red", "n/a": "0.7", "missing": "0.9"}
+    fig, ax = plt.subplots(figsize=(7, 0.6 + 0.5 * len(profiles)), constrained_layout=True)
+    for i, p in enumerate(profiles):
+        left = 0
+        for k in kinds:
+            n = sum(1 for r in rows if r[f"verdict_{p}"].split()[0] == k)
+            if n:
+                ax.barh(i, n, left=left, color=colors[k], edgecolor="white", label=k if i == 0 else None)
+                ax.text(left + n / 2, i, str(n), ha="center", va="center", fontsize=8)
+                left += n
+    ax.set_yticks(range(len(profiles)), list(profiles))
+    ax.set_xlabel(f"claims ({len(rows)} in all)")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=colors[k]) for k in kinds]
+    ax.legend(handles, kinds, fontsize=7, ncol=5, loc="upper center", bbox_to_anchor=(0.5, -0.35), frameon=False)
+    ax.invert_yaxis()
+    return fig

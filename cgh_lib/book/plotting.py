@@ -7,7 +7,7 @@ run for the paper's scale.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -45,3 +45,35 @@ def step_axis(ax: plt.Axes, steps: np.ndarray) -> None:
     ax.set_xlim(0, max(1, int(steps[-1])))
     ax.set_xlabel("training step")
     ax.grid(alpha=0.3)
+
+
+def as_seed_lists(runs: Mapping[Any, Any]) -> dict[Any, list[RunResult]]:
+    """{key: [run of each seed]} from either {key: run} (one seed) or {key: [runs]}."""
+    return {k: (list(v) if isinstance(v, (list, tuple)) else [v]) for k, v in runs.items()}
+
+
+def by_key(runs_by_seed: Mapping[int, Mapping[Any, RunResult]]) -> dict[Any, list[RunResult]]:
+    """{seed: {key: run}} -> {key: [run of each seed, in seed order]} (keys of the first seed)."""
+    seeds = list(runs_by_seed)
+    return {k: [runs_by_seed[s][k] for s in seeds if k in runs_by_seed[s]] for k in runs_by_seed[seeds[0]]}
+
+
+def seed_line(ax: plt.Axes, x: np.ndarray, ys: Sequence[np.ndarray], **kw: Any) -> None:
+    """One curve over seeds: the mean, and with several seeds a min-max band around it
+    (seeds share the evaluation grid; a curve of another length is drawn on its own)."""
+    ys = [np.asarray(y, dtype=float) for y in ys]
+    same = [y for y in ys if len(y) == len(x)]
+    if not same:
+        return
+    stack = np.vstack(same)
+    with np.errstate(all="ignore"):
+        mean = np.nanmean(stack, 0) if len(same) > 1 else stack[0]
+    (line,) = ax.plot(x, mean, **kw)
+    if len(same) > 1:
+        ax.fill_between(x, np.nanmin(stack, 0), np.nanmax(stack, 0), color=line.get_color(), alpha=0.18, lw=0)
+
+
+def seeds_note(runs: Mapping[Any, Sequence[RunResult]]) -> str:
+    """"mean of n seeds (band: min-max)" or "1 seed", for titles and captions."""
+    n = max((len(v) for v in runs.values()), default=1)
+    return f"lines: mean of {n} seeds, bands: min-max over seeds" if n > 1 else "1 seed"

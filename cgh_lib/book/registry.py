@@ -52,8 +52,15 @@ def register_figure(*figures: Figure) -> None:
         _FIGURES[fig.id] = fig
 
 
+# The book's last page: every claim of every paper, one column per profile. It reads the run
+# store only, so it needs no configs of its own.
+DASHBOARD = Figure("claims-dashboard", "notebooks/claims_dashboard.ipynb",
+                   "Claims dashboard: every claim of every figure, at every profile", "all papers")
+
+
 def discover() -> None:
-    """Import every paper package (once), which registers its experiments and figures."""
+    """Import every paper package (once), which registers its experiments and figures; then
+    register the claims dashboard, which comes after every paper's pages."""
     global _discovered
     if _discovered:
         return
@@ -61,6 +68,8 @@ def discover() -> None:
     for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda i: i.name):
         if info.ispkg:
             importlib.import_module(f"{PAPERS_PACKAGE}.{info.name}")
+    _FIGURES.pop(DASHBOARD.id, None)
+    register_figure(DASHBOARD)
     _discovered = True
 
 

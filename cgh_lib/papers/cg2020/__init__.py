@@ -3,11 +3,13 @@
 - `fig1_label_noise`: §2.1-2.3, training on 0-100% label noise (Figure 1)
 - `figs23_loss_reduction`: §2.4, who reduces the loss, pristine or corrupt (Figures 2, 3)
 - `fig4_winsorized`: §3, suppressing weak directions by winsorization (Figure 4)
+- `claims`: the paper's statements, checked on the stored runs (`cgh claims`)
 - `mlp_config`: the checks the three MLP experiments share; `plots`: their figures
 """
 
 from cgh_lib.book.registry import Figure, register_figure
 from cgh_lib.papers.cg2020 import fig1_label_noise, fig4_winsorized, figs23_loss_reduction  # noqa: F401  (registers)
+from cgh_lib.papers.cg2020 import claims  # noqa: F401  (registers the figures' claims)
 
 register_figure(
     Figure("cg2020-fig1", "notebooks/cg2020_fig1_label_noise.ipynb",

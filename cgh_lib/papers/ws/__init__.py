@@ -1,28 +1,41 @@
-"""WS, "Weak and strong gradient directions": Figures 1-3 and 6-8.
+"""WS, "Weak and strong gradient directions": Figures 1-3 and 6-8, and the RM3 mini-batch sweep.
 
 - `experiments`: the three experiments (label noise, aggregators M3/RM3/RA3, winsorization)
 - `plots`: their figures
+- `claims`: the paper's statements, checked on the stored runs (`cgh claims`)
 """
 
 from cgh_lib.book.registry import Figure, register_figure
 from cgh_lib.papers.ws import experiments  # registers the experiments
+from cgh_lib.store.experiments import default_seeds
 
 
 def _configs(fig_id: str):
-    return lambda profile: list(experiments.figure_configs(fig_id, profile).values())
+    """Every config the figure shows at a profile: its runs for each of the profile's seeds."""
+    return lambda profile: [c for s in default_seeds(profile)
+                            for c in experiments.figure_configs(fig_id, profile, {"seed": s}).values()]
+
+
+def _rm3_batch_configs(profile: str):
+    return [c for s in default_seeds(profile) for c in experiments.rm3_batch_configs(profile, {"seed": s}).values()]
 
 
 register_figure(
     Figure("ws-fig1", "notebooks/ws_fig1_label_noise_resnet18.ipynb",
-           "WS Figure 1: label noise on ImageNet, ResNet-18", "WS §2", _configs("ws-fig1")),
+           "WS Figure 1 — paper: ResNet-18 on ImageNet", "WS §2", _configs("ws-fig1")),
     Figure("ws-fig2", "notebooks/ws_fig2_rm3_ra3_m3.ipynb",
-           "WS Figure 2: RM3, RA3 and M3 vs SGD", "WS §3.3", _configs("ws-fig2")),
+           "WS Figure 2 — paper: RM3, RA3 and M3 vs SGD, ResNet-18 on ImageNet", "WS §3.3", _configs("ws-fig2")),
     Figure("ws-fig3", "notebooks/ws_fig3_pristine_corrupt_aggregators.ipynb",
-           "WS Figure 3: pristine vs corrupt under SGD, RA3, M3, RM3", "WS §3.3", _configs("ws-fig3")),
+           "WS Figure 3 — paper: pristine vs corrupt under SGD, RA3, M3, RM3 (ResNet-18, ImageNet)", "WS §3.3",
+           _configs("ws-fig3")),
+    Figure("ws-rm3-batch", "notebooks/ws_rm3_batch_size.ipynb",
+           "WS §3.3 — RM3's mini-batch size (a statement without a figure)", "WS §3.3", _rm3_batch_configs),
     Figure("ws-fig6", "notebooks/ws_fig6_label_noise_inception.ipynb",
-           "WS Figure 6: label noise on ImageNet, Inception-V3", "WS Appendix A", _configs("ws-fig6")),
+           "WS Figure 6 — paper: Inception-V3 on ImageNet", "WS Appendix A", _configs("ws-fig6")),
     Figure("ws-fig7", "notebooks/ws_fig7_label_noise_vgg13.ipynb",
-           "WS Figure 7: label noise on ImageNet, VGG-13", "WS Appendix A", _configs("ws-fig7")),
+           "WS Figure 7 — paper: VGG-13 on ImageNet", "WS Appendix A", _configs("ws-fig7")),
     Figure("ws-fig8", "notebooks/ws_fig8_winsorization_cifar10.ipynb",
-           "WS Figure 8: winsorization on CIFAR-10, ResNet-32", "WS Appendix B", _configs("ws-fig8")),
+           "WS Figure 8 — paper: winsorization, ResNet-32 on CIFAR-10", "WS Appendix B", _configs("ws-fig8")),
 )
+
+from cgh_lib.papers.ws import claims  # noqa: E402,F401  (registers the figures' claims)

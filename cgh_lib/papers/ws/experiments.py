@@ -7,8 +7,8 @@ Three registered experiments share one config class and one runner:
   lr 0.1 (x0.1 at epochs 30, 60 of 90 for ResNet-18; cosine for the others).
 * ``ws-aggregators`` (Figures 2, 3; §3.3): ResNet-18 on ImageNet at 0/50/100%
   noise, SGD vs RM3 / RA3 / M3, **no momentum**, batch 256. M3 splits the batch
-  into 3 equal groups, so its paper-profile batch is 264 (8 GPUs x 33; the
-  paper does not say what it used).
+  into 3 equal groups, so its paper-profile batch is 264 (8 GPUs x 33, as the
+  paper's footnote 2 states).
 * ``ws-winsorize`` (Figure 8; App. B): CIFAR-10 ResNet-32, batch 32, SGD
   (no momentum: the paper says "SGD"), lr 0.1 x0.1 at 40k steps then every 20k,
   100k steps, winsorization s in {0, 2, 4} (``c``) at 0 / 100% noise.
@@ -401,6 +401,25 @@ def figure_configs(fig_id: str, profile: str, overrides: dict[str, Any] | None =
     return out
 
 
+# The RM3 mini-batch-size sweep (WS §3.3: "The larger the mini-batch, the more it behaves like SGD"):
+# SGD, RM3 and M3 at 50% noise over these batch sizes (M3 rounded up to a multiple of 3).
+RM3_BATCHES: dict[str, tuple[int, ...]] = {"smoke": (6, 12, 24), "small": (16, 32, 96), "paper": (128, 256, 512)}
+RM3_SWEEP_AGGREGATORS = ("sgd", "rm3", "m3")
+
+
+def rm3_batch_configs(profile: str, overrides: dict[str, Any] | None = None,
+                      batches: Sequence[int] | None = None) -> dict[tuple[str, int], WSConfig]:
+    """{(aggregator, batch size): config} of the RM3 batch-size sweep at ``profile`` (50% noise);
+    the key is the batch size asked for, the config holds M3's rounded one."""
+    out: dict[tuple[str, int], WSConfig] = {}
+    for b in (RM3_BATCHES[profile] if batches is None else batches):
+        for agg in RM3_SWEEP_AGGREGATORS:
+            bb = b if agg != "m3" or b % 3 == 0 else b + (3 - b % 3)
+            out[(agg, b)] = make_config("ws-aggregators", profile, {**(overrides or {}), "noise": 0.5,
+                                                                    "aggregator": agg, "batch_size": bb})
+    return out
+
+
 def figure_runs(fig_id: str, profile: str, data_root: str | None = None, device: str = "auto",
                 overrides: dict[str, Any] | None = None, noise_levels: Sequence[float] | None = None,
                 progress: bool = False) -> dict[tuple[str, float, int], RunResult]:
@@ -423,11 +442,6 @@ def profile_line(fig_id: str, profile: str, runs: dict[Any, RunResult]) -> str:
 
 
 # ----------------------------------------------------------------------------- analysis
-def _row(rows: list, claim: str, measured: str, holds: bool | None) -> None:
-    rows.append({"claim": claim, "measured": measured,
-                 "holds": "n/a" if holds is None else ("yes" if holds else "no")})
-
-
 def curve_mean(run: RunResult, key: str) -> float:
     """Mean of a curve over its evaluations after step 0: a normalised area under it (learning speed)."""
     v = run.arrays[key][1:]
@@ -438,134 +452,8 @@ def final(run: RunResult, key: str) -> float:
     return float(run.arrays[key][-1])
 
 
-def _nonincreasing(xs: Sequence[float], tol: float = 0.0) -> bool:
-    return all(b <= a + tol for a, b in zip(xs, xs[1:]))
-
-
-def label_noise_claims(runs: dict[float, RunResult]) -> list[dict[str, Any]]:
-    """WS §2's three predictions (plus the test-accuracy drop), measured on noise -> run."""
-    rows: list[dict[str, Any]] = []
-    ns = sorted(runs)
-    speed = {n: curve_mean(runs[n], "train_acc") for n in ns}
-    _row(rows, "More noise -> training examples learned more slowly (mean training accuracy over the run)",
-         "; ".join(f"{n:.0%}: {speed[n]:.3f}" for n in ns), _nonincreasing([speed[n] for n in ns]))
-    mixed = [n for n in ns if 0 < n < 1]
-    if mixed:
-        pc = {n: (curve_mean(runs[n], "pristine_acc"), curve_mean(runs[n], "corrupt_acc")) for n in mixed}
-        _row(rows, "Pristine examples are learned faster than corrupt ones (mean accuracy over the run)",
-             "; ".join(f"{n:.0%}: pristine {a:.3f} vs corrupt {b:.3f}" for n, (a, b) in pc.items()),
-             all(a > b for a, b in pc.values()))
-        lv = [n for n in ns if n < 1]
-        pr = [curve_mean(runs[n], "pristine_acc" if n > 0 else "train_acc") for n in lv]
-        _row(rows, "Fewer pristine examples -> pristine examples learned more slowly (mean pristine accuracy)",
-             "; ".join(f"{n:.0%}: {v:.3f}" for n, v in zip(lv, pr)), _nonincreasing(pr) and pr[-1] < pr[0])
-    tests = {n: final(runs[n], "test_acc") for n in ns}
-    _row(rows, "Test accuracy falls as noise rises (final test accuracy)",
-         "; ".join(f"{n:.0%}: {tests[n]:.3f}" for n in ns), _nonincreasing([tests[n] for n in ns], tol=0.005))
-    return rows
-
-
-def _chance(runs: dict[Any, RunResult]) -> float:
+def chance_accuracy(runs: dict[Any, RunResult]) -> float:
     """Chance accuracy, 1 / number of classes, parsed from the runs' data description (default 10 classes)."""
     data = str(next(iter(runs.values())).provenance.get("data", ""))
     m = re.search(r"(\d[\d,]*) classes", data)
     return 1.0 / int(m.group(1).replace(",", "")) if m else 0.1
-
-
-def aggregator_claims(runs: dict[tuple[str, float], RunResult], near: float = 0.05,
-                      margin: float = 0.05) -> list[dict[str, Any]]:
-    """WS §3.3 Figure 2: {(aggregator, noise): run} with aggregators sgd, rm3, ra3, m3.
-
-    "Memorizes less" needs SGD to memorize first: if SGD's final training accuracy at 100%
-    noise is within ``margin`` of chance, the comparison is reported but marked n/a.
-    Differences must exceed ``margin`` to count.
-    """
-    rows: list[dict[str, Any]] = []
-    ns = sorted({n for _, n in runs})
-    tr = {k: final(r, "train_acc") for k, r in runs.items()}
-    te = {k: final(r, "test_acc") for k, r in runs.items()}
-    gap = {k: tr[k] - te[k] for k in runs}
-    chance = _chance(runs)
-    sgd_mem = 1.0 in ns and tr[("sgd", 1.0)] > chance + margin
-    if 1.0 in ns:
-        _row(rows, f"(precondition) SGD memorizes 100% noise: final training accuracy above chance ({chance:.0%}) "
-                   f"+ {margin:.0%}", f"{tr[('sgd', 1.0)]:.3f}", sgd_mem)
-    for agg in ("rm3", "m3"):
-        if (agg, ns[0]) not in runs:
-            continue
-        _row(rows, f"{agg.upper()} has a smaller generalization gap (train - test accuracy) than SGD at every "
-                   "noise level", "; ".join(f"{n:.0%}: {gap[(agg, n)]:+.3f} vs {gap[('sgd', n)]:+.3f}" for n in ns),
-             all(gap[(agg, n)] < gap[("sgd", n)] for n in ns))
-        if 1.0 in ns:
-            _row(rows, f"{agg.upper()} memorizes 100% noise less than SGD (final training accuracy lower by > "
-                       f"{margin:.0%})", f"{tr[(agg, 1.0)]:.3f} vs SGD {tr[('sgd', 1.0)]:.3f}",
-                 tr[(agg, 1.0)] < tr[("sgd", 1.0)] - margin if sgd_mem else None)
-    if 0.0 in ns:
-        for agg in ("rm3", "m3"):
-            if (agg, 0.0) in runs:
-                d = te[(agg, 0.0)] - te[("sgd", 0.0)]
-                _row(rows, f"At 0% noise {agg.upper()}'s test accuracy is near SGD's (within {near:.0%})",
-                     f"{te[(agg, 0.0)]:.3f} vs {te[('sgd', 0.0)]:.3f} ({d:+.3f})", abs(d) <= near)
-    if ("ra3", ns[0]) in runs:
-        diffs = {n: tr[("ra3", n)] - tr[("sgd", n)] for n in ns}
-        _row(rows, f"RA3 behaves like SGD (final training accuracy within {near:.0%} at every noise level)",
-             "; ".join(f"{n:.0%}: {d:+.3f}" for n, d in diffs.items()), all(abs(d) <= near for d in diffs.values()))
-    return rows
-
-
-def pristine_corrupt_claims(runs: dict[str, RunResult], near: float = 0.05,
-                            margin: float = 0.05) -> list[dict[str, Any]]:
-    """WS Figure 3 (50% noise): {aggregator: run}; SGD ~ RA3 << RM3 < M3 in suppressing corrupt learning.
-
-    Suppression claims need SGD to learn corrupt examples first: if SGD's final corrupt
-    accuracy is within ``margin`` of chance, they are reported but marked n/a.
-    """
-    rows: list[dict[str, Any]] = []
-    pc = {a: (final(r, "pristine_acc"), final(r, "corrupt_acc")) for a, r in runs.items()}
-    chance = _chance(runs)
-    sgd_mem = pc["sgd"][1] > chance + margin
-    _row(rows, f"(precondition) SGD learns corrupt examples: final corrupt accuracy above chance ({chance:.0%}) "
-               f"+ {margin:.0%}", f"{pc['sgd'][1]:.3f}", sgd_mem)
-    for agg in ("rm3", "m3"):
-        if agg in pc:
-            _row(rows, f"{agg.upper()} learns far fewer corrupt examples than SGD (final corrupt accuracy lower by "
-                       f"> {margin:.0%})", f"{pc[agg][1]:.3f} vs SGD {pc['sgd'][1]:.3f}",
-                 pc[agg][1] < pc["sgd"][1] - margin if sgd_mem else None)
-            _row(rows, f"Under {agg.upper()} the pristine-corrupt gap is wider than under SGD (by > {margin:.0%})",
-                 f"{pc[agg][0] - pc[agg][1]:+.3f} vs SGD {pc['sgd'][0] - pc['sgd'][1]:+.3f}",
-                 pc[agg][0] - pc[agg][1] > pc["sgd"][0] - pc["sgd"][1] + margin if sgd_mem else None)
-    if "ra3" in pc:
-        d = pc["ra3"][1] - pc["sgd"][1]
-        _row(rows, f"RA3 learns corrupt examples like SGD (final corrupt accuracy within {near:.0%})",
-             f"{pc['ra3'][1]:.3f} vs SGD {pc['sgd'][1]:.3f} ({d:+.3f})", abs(d) <= near if sgd_mem else None)
-    if "rm3" in pc and "m3" in pc:
-        _row(rows, "M3 suppresses corrupt learning at least as much as RM3 (Eq. 1: RM3 < M3)",
-             f"M3 {pc['m3'][1]:.3f} vs RM3 {pc['rm3'][1]:.3f}", pc["m3"][1] <= pc["rm3"][1] if sgd_mem else None)
-    _row(rows, "(all final accuracies)", "; ".join(f"{a.upper()}: pristine {p:.3f}, corrupt {c:.3f}"
-                                                   for a, (p, c) in pc.items()), None)
-    return rows
-
-
-def winsorize_claims(runs: dict[tuple[int, float], RunResult], chance: float = 0.1) -> list[dict[str, Any]]:
-    """WS Appendix B (Figure 8): {(c, noise): run}."""
-    rows: list[dict[str, Any]] = []
-    cs = sorted({c for c, _ in runs})
-    if all((c, 0.0) in runs for c in cs):
-        gaps = [final(runs[(c, 0.0)], "train_acc") - final(runs[(c, 0.0)], "test_acc") for c in cs]
-        _row(rows, "0% noise: the train-test gap shrinks as s grows",
-             "; ".join(f"s={c}: {g:+.3f}" for c, g in zip(cs, gaps)), _nonincreasing(gaps) and gaps[-1] < gaps[0])
-        if 2 in cs and 0 in cs:
-            t0, t2 = final(runs[(0, 0.0)], "test_acc"), final(runs[(2, 0.0)], "test_acc")
-            _row(rows, "0% noise: small winsorization (s=2) leaves test accuracy about unchanged (within 5%)",
-                 f"s=0 {t0:.3f} vs s=2 {t2:.3f}", abs(t2 - t0) <= 0.05)
-    if (0, 1.0) in runs:
-        a = final(runs[(0, 1.0)], "train_acc")
-        _row(rows, "100% noise, s=0 (SGD): the training set is memorized (final training accuracy >= 90%)",
-             f"{a:.3f}", a >= 0.9)
-        big = [c for c in cs if c >= 2 and (c, 1.0) in runs]
-        if big:
-            accs = {c: final(runs[(c, 1.0)], "train_acc") for c in big}
-            _row(rows, f"100% noise, s>=2: the training set is not learned (training accuracy within 10 points of "
-                       f"chance, {chance:.0%})",
-                 "; ".join(f"s={c}: {v:.3f}" for c, v in accs.items()), all(v <= chance + 0.1 for v in accs.values()))
-    return rows

@@ -2,7 +2,9 @@
 
 Figures 1, 6 and 7 are one function (`label_noise_figure`) applied to
 different models' runs; every figure carries a stamp with profile, data,
-device, commit and wall time (`ws_stamp`).
+device, commit and wall time (`ws_stamp`). Each function takes ``{key: run}`` (one
+seed) or ``{key: [run per seed]}``: with several seeds a curve is their mean with a
+min-max band.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from cgh_lib.book.plotting import noise_colors, stamp
+from cgh_lib.book.plotting import as_seed_lists, noise_colors, seed_line, seeds_note, stamp
 from cgh_lib.store.runstore import RunResult
 
 AGG_COLORS = {"sgd": "0.25", "rm3": "tab:red", "ra3": "tab:blue", "m3": "tab:green", "winsorized": "tab:purple"}
@@ -39,21 +41,25 @@ def _xaxis(ax: plt.Axes, by: str) -> None:
     ax.grid(alpha=0.3)
 
 
-def label_noise_figure(runs: dict[float, RunResult], title: str, by: str = "epoch") -> plt.Figure:
+def label_noise_figure(runs: dict[float, Any], title: str, by: str = "epoch") -> plt.Figure:
     """WS Figures 1/6/7: (a) train (solid) and test (dashed) accuracy, (b) training loss,
     (c) pristine (solid) and corrupt (dashed) accuracy, (d) their losses; one colour per noise level."""
+    runs = as_seed_lists(runs)
     levels = sorted(runs)
     colors = noise_colors(levels)
     fig, axes = plt.subplots(1, 4, figsize=(17, 3.9), constrained_layout=True)
     for n in levels:
-        a, x, col = runs[n].arrays, _x(runs[n], by), colors[n]
-        axes[0].plot(x, a["train_acc"], color=col, lw=1.6, label=f"{n:.0%} train")
-        axes[0].plot(x, a["test_acc"], color=col, lw=1.2, ls="--", label=f"{n:.0%} test")
-        axes[1].plot(x, a["train_loss"], color=col, lw=1.6, label=f"{n:.0%}")
+        rs, col = runs[n], colors[n]
+        x = _x(rs[0], by)
+        seed_line(axes[0], x, [r.arrays["train_acc"] for r in rs], color=col, lw=1.6, label=f"{n:.0%} train")
+        seed_line(axes[0], x, [r.arrays["test_acc"] for r in rs], color=col, lw=1.2, ls="--", label=f"{n:.0%} test")
+        seed_line(axes[1], x, [r.arrays["train_loss"] for r in rs], color=col, lw=1.6, label=f"{n:.0%}")
         for key, ls, what in (("pristine", "-", "pristine"), ("corrupt", "--", "corrupt")):
-            if np.isfinite(a[f"{key}_acc"]).any():
-                axes[2].plot(x, a[f"{key}_acc"], color=col, lw=1.4, ls=ls, label=f"{n:.0%} {what}")
-                axes[3].plot(x, a[f"{key}_loss"], color=col, lw=1.4, ls=ls, label=f"{n:.0%} {what}")
+            if np.isfinite(rs[0].arrays[f"{key}_acc"]).any():
+                seed_line(axes[2], x, [r.arrays[f"{key}_acc"] for r in rs], color=col, lw=1.4, ls=ls,
+                          label=f"{n:.0%} {what}")
+                seed_line(axes[3], x, [r.arrays[f"{key}_loss"] for r in rs], color=col, lw=1.4, ls=ls,
+                          label=f"{n:.0%} {what}")
     for ax, t in zip(axes, ("(a) train (solid) / test (dashed) accuracy", "(b) training loss",
                             "(c) pristine (solid) / corrupt (dashed) accuracy", "(d) pristine / corrupt loss")):
         ax.set_title(t, fontsize=10)
@@ -61,13 +67,14 @@ def label_noise_figure(runs: dict[float, RunResult], title: str, by: str = "epoc
     axes[0].legend(fontsize=7, ncol=2)
     axes[1].legend(fontsize=7)
     axes[2].legend(fontsize=7, ncol=2)
-    fig.suptitle(title, fontsize=11)
+    fig.suptitle(f"{title} ({seeds_note(runs)})", fontsize=11)
     return fig
 
 
-def aggregator_figure(runs: dict[tuple[str, float], RunResult], title: str,
+def aggregator_figure(runs: dict[tuple[str, float], Any], title: str,
                       pairs: Sequence[str] = ("rm3", "ra3", "m3"), by: str = "epoch") -> plt.Figure:
     """WS Figure 2: one row per aggregator vs SGD, one column per noise level; train solid, test dashed."""
+    runs = as_seed_lists(runs)
     noises = sorted({n for _, n in runs})
     rows = [a for a in pairs if (a, noises[0]) in runs]
     fig, axes = plt.subplots(len(rows), len(noises), figsize=(4.3 * len(noises), 3.1 * len(rows)),
@@ -76,63 +83,97 @@ def aggregator_figure(runs: dict[tuple[str, float], RunResult], title: str,
         for j, n in enumerate(noises):
             ax = axes[i][j]
             for name in ("sgd", agg):
-                r = runs[(name, n)]
-                ax.plot(_x(r, by), r.arrays["train_acc"], color=AGG_COLORS[name], lw=1.6, label=f"{name.upper()} train")
-                ax.plot(_x(r, by), r.arrays["test_acc"], color=AGG_COLORS[name], lw=1.2, ls="--",
-                        label=f"{name.upper()} test")
+                rs = runs[(name, n)]
+                x = _x(rs[0], by)
+                seed_line(ax, x, [r.arrays["train_acc"] for r in rs], color=AGG_COLORS[name], lw=1.6,
+                          label=f"{name.upper()} train")
+                seed_line(ax, x, [r.arrays["test_acc"] for r in rs], color=AGG_COLORS[name], lw=1.2, ls="--",
+                          label=f"{name.upper()} test")
             ax.set_title(f"{agg.upper()} vs SGD, {n:.0%} noise", fontsize=10)
             _xaxis(ax, by)
             if j == 0:
                 ax.set_ylabel("accuracy")
                 ax.legend(fontsize=7)
-    fig.suptitle(title, fontsize=11)
+    fig.suptitle(f"{title} ({seeds_note(runs)})", fontsize=11)
     return fig
 
 
-def pristine_corrupt_figure(runs: dict[str, RunResult], title: str, by: str = "epoch") -> plt.Figure:
+def pristine_corrupt_figure(runs: dict[str, Any], title: str, by: str = "epoch") -> plt.Figure:
     """WS Figure 3: pristine (solid) and corrupt (dashed) training accuracy, one panel per aggregator."""
+    runs = as_seed_lists(runs)
     aggs = list(runs)
     fig, axes = plt.subplots(1, len(aggs), figsize=(4.2 * len(aggs), 3.4), squeeze=False,
                              constrained_layout=True, sharey=True)
     for ax, agg in zip(axes[0], aggs):
-        r = runs[agg]
-        ax.plot(_x(r, by), r.arrays["pristine_acc"], color=AGG_COLORS[agg], lw=1.8, label="pristine")
-        ax.plot(_x(r, by), r.arrays["corrupt_acc"], color=AGG_COLORS[agg], lw=1.8, ls="--", label="corrupt")
+        rs = runs[agg]
+        x = _x(rs[0], by)
+        seed_line(ax, x, [r.arrays["pristine_acc"] for r in rs], color=AGG_COLORS[agg], lw=1.8, label="pristine")
+        seed_line(ax, x, [r.arrays["corrupt_acc"] for r in rs], color=AGG_COLORS[agg], lw=1.8, ls="--",
+                  label="corrupt")
         ax.set_title(agg.upper(), fontsize=10)
         _xaxis(ax, by)
         ax.legend(fontsize=8)
     axes[0][0].set_ylabel("training accuracy (noisy labels)")
-    fig.suptitle(title, fontsize=11)
+    fig.suptitle(f"{title} ({seeds_note(runs)})", fontsize=11)
     return fig
 
 
-def winsorize_figure(runs: dict[tuple[int, float], RunResult], title: str) -> plt.Figure:
+def winsorize_figure(runs: dict[tuple[int, float], Any], title: str) -> plt.Figure:
     """WS Figure 8: rows = noise level, columns = winsorization s; train solid, test dashed, by step."""
+    runs = as_seed_lists(runs)
     cs = sorted({c for c, _ in runs})
     noises = sorted({n for _, n in runs})
     fig, axes = plt.subplots(len(noises), len(cs), figsize=(4.2 * len(cs), 3.1 * len(noises)), squeeze=False,
                              constrained_layout=True, sharey=True)
     for i, n in enumerate(noises):
         for j, c in enumerate(cs):
-            ax, r = axes[i][j], runs[(c, n)]
-            ax.plot(r.arrays["step"], r.arrays["train_acc"], color="tab:purple", lw=1.6, label="train")
-            ax.plot(r.arrays["step"], r.arrays["test_acc"], color="tab:orange", lw=1.4, ls="--", label="test")
+            ax, rs = axes[i][j], runs[(c, n)]
+            x = rs[0].arrays["step"]
+            seed_line(ax, x, [r.arrays["train_acc"] for r in rs], color="tab:purple", lw=1.6, label="train")
+            seed_line(ax, x, [r.arrays["test_acc"] for r in rs], color="tab:orange", lw=1.4, ls="--", label="test")
             ax.set_title(f"s = {c}, {n:.0%} noise", fontsize=10)
             _xaxis(ax, "step")
             if j == 0:
                 ax.set_ylabel("accuracy")
                 ax.legend(fontsize=8)
-    fig.suptitle(title, fontsize=11)
+    fig.suptitle(f"{title} ({seeds_note(runs)})", fontsize=11)
+    return fig
+
+
+def rm3_batch_figure(runs: dict[tuple[str, int], Any], title: str, chance: float = 0.1) -> plt.Figure:
+    """The RM3 mini-batch sweep: final corrupt-sample (and pristine-sample) accuracy vs batch size,
+    one line per aggregator at 50% noise; each seed a point, the line through their mean."""
+    runs = as_seed_lists(runs)
+    aggs = sorted({a for a, _ in runs}, key=lambda a: ("sgd", "rm3", "m3").index(a) if a in ("sgd", "rm3", "m3") else 9)
+    batches = sorted({b for _, b in runs})
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), constrained_layout=True, sharey=True)
+    for ax, key, what in ((axes[0], "corrupt_acc", "corrupt sample"), (axes[1], "pristine_acc", "pristine sample")):
+        for agg in aggs:
+            vals = [[float(r.arrays[key][-1]) for r in runs[(agg, b)]] for b in batches]
+            ax.plot(batches, [np.mean(v) for v in vals], color=AGG_COLORS[agg], lw=1.6, marker="o", label=agg.upper())
+            for b, v in zip(batches, vals):
+                ax.scatter([b] * len(v), v, color=AGG_COLORS[agg], s=12, alpha=0.5)
+        ax.axhline(chance, color="0.5", lw=0.8, ls=":", label="chance")
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(batches, [str(b) for b in batches])
+        ax.set_xlabel("mini-batch size (M3: rounded up to a multiple of 3)")
+        ax.set_title(f"final accuracy on the {what}, 50% noise", fontsize=10)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("training accuracy (noisy labels)")
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"{title} ({seeds_note(runs)})", fontsize=11)
     return fig
 
 
 def finals_table(runs: dict[Any, RunResult], keys: Sequence[str] = ("train_acc", "test_acc", "pristine_acc",
                                                                      "corrupt_acc", "train_loss")) -> Any:
-    """Final metrics per run as a DataFrame (index = the figure's run keys)."""
+    """Final metrics per run as a DataFrame (index = the figure's run keys; the mean over seeds)."""
     import pandas as pd
 
-    return pd.DataFrame({str(k): {m: r.final.get(m) for m in keys} for k, r in runs.items()}).T.round(4)
+    runs = as_seed_lists(runs)
+    return pd.DataFrame({str(k): {m: float(np.nanmean([r.final.get(m, np.nan) for r in rs])) for m in keys}
+                         for k, rs in runs.items()}).T.round(4)
 
 
 __all__ = ["ws_stamp", "label_noise_figure", "aggregator_figure", "pristine_corrupt_figure", "winsorize_figure",
-           "finals_table", "stamp"]
+           "rm3_batch_figure", "finals_table", "stamp"]

@@ -178,3 +178,32 @@ def test_every_quote_occurs_in_the_paper_text(paper):
     bad = [(fig, c.id, c.quote) for fig, c in _declared() if c.paper == paper
            if cl.normalize_ws(c.quote) not in text]
     assert not bad, f"quotes not found verbatim in the {paper} text: {bad}"
+
+
+# --------------------------------------------------------------------------- the command
+def test_cgh_claims_json_reads_the_store_only(tmp_path, capsys):
+    from cgh_lib.cli import main
+
+    # an empty store: every claim is "missing" (nothing is trained, nothing is written)
+    assert main(["claims", "ws-fig8", "cg2020-fig2", "--profile", "small", "--json", "--runs", str(tmp_path)]) == 0
+    recs = json.loads(capsys.readouterr().out)
+    assert recs and {r["figure"] for r in recs} == {"ws-fig8", "cg2020-fig2"}
+    keys = {"figure", "profile", "paper", "section", "claim", "quote", "measured", "seeds", "verdict", "reason"}
+    assert all(keys <= set(r) for r in recs)
+    assert {r["verdict"] for r in recs} == {"missing"}
+    assert not any(tmp_path.iterdir())
+
+
+def test_cgh_claims_rejects_an_unknown_figure(capsys):
+    from cgh_lib.cli import main
+
+    assert main(["claims", "no-such-figure", "--profile", "small"]) == 2
+    err = capsys.readouterr().err
+    assert "no-such-figure" in err and "cg2020-fig1" in err
+
+
+def test_dashboard_has_a_column_per_profile(tmp_path):
+    rows = cl.dashboard(store=RunStore(tmp_path), figures=["ws-fig8"])
+    assert rows and all(r[f"verdict_{p}"] == "missing" for r in rows for p in ("smoke", "small", "paper"))
+    html = cl.dashboard_html(rows)
+    assert html.count("<tr>") == len(rows) + 1 and "ws_fig8_winsorization_cifar10.html" in html

@@ -2,26 +2,45 @@
 
 A change to a config class (a renamed field, a new default) changes hashes and
 would silently orphan the committed results, making `cgh book` retrain them.
+Figures show 3 seeds at the small profile; a figure whose extra seeds are not
+committed yet is listed below with why, and must still have seed 0 stored.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from cgh_lib.book.registry import figures
+from cgh_lib.book.registry import DASHBOARD, figures
 from cgh_lib.store.provenance import REPO_ROOT
 from cgh_lib.store.runstore import RunStore
 
 STORE = RunStore(REPO_ROOT / "runs")
-# figures whose small-profile runs are not committed yet (each listed with why)
-NOT_COMMITTED = {"ws-fig6": "Inception stand-in runs not committed", "ws-fig7": "VGG stand-in runs not committed"}
+# figures whose small-profile runs are not all committed yet (each with why)
+NOT_ALL_SEEDS = {
+    "cg2020-fig1": "seeds 1, 2: ~19 CPU minutes each, not run yet",
+    "cg2020-fig2": "seeds 1, 2 not run yet",
+    "cg2020-fig3": "seeds 1, 2 not run yet (Figure 2's runs)",
+    "cg2020-fig4": "seeds 1, 2: ~20 CPU minutes each for the 25 cells, not run yet",
+    "ws-fig1": "seeds 1, 2 not run yet",
+    "ws-fig2": "seeds 1, 2 not run yet",
+    "ws-fig3": "seeds 1, 2 not run yet (Figure 2's runs)",
+    "ws-fig6": "seeds 1, 2 not run yet",
+    "ws-fig7": "seeds 1, 2 not run yet",
+    "ws-rm3-batch": "seeds 1, 2 not run yet",
+}
+NOT_COMMITTED = {"ws-fig6": "Inception stand-in runs not committed", "ws-fig7": "VGG stand-in runs not committed",
+                 "ws-rm3-batch": "sweep runs not committed"}
 
 
-@pytest.mark.parametrize("fig_id", sorted(figures()))
+@pytest.mark.parametrize("fig_id", sorted(f for f in figures() if f != DASHBOARD.id))
 def test_small_profile_runs_are_stored(fig_id):
     configs = figures()[fig_id].configs("small")
     assert configs, f"{fig_id} registers no configs"
-    missing = [c for c in configs if STORE.load(c) is None]
     if fig_id in NOT_COMMITTED:
         pytest.skip(NOT_COMMITTED[fig_id])
+    if fig_id in NOT_ALL_SEEDS:
+        configs = [c for c in configs if c.seed == 0]
+    missing = [c for c in configs if STORE.load(c) is None]
     assert not missing, f"{fig_id}: {len(missing)} of {len(configs)} small-profile runs not in runs/"
+    if fig_id in NOT_ALL_SEEDS:
+        pytest.xfail(NOT_ALL_SEEDS[fig_id])

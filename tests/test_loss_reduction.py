@@ -184,6 +184,10 @@ def test_sustained_crossover_needs_consecutive_evaluations():
     # below to the end of training counts, even if fewer than `run` evaluations remain
     assert sustained_crossover(steps, np.array([.9, .8, .8, .8, .8, .8, .4, .3]), run=3) == 6
     assert sustained_crossover(steps, np.array([.4, .3, .2, .2, .2, .2, .2, .2]), run=3) == np.inf  # never above
+    # either direction, when asked: starting below and rising above for good is a crossover too
+    rising = np.array([.4, .3, .6, .7, .8, .8, .8, .8])
+    assert sustained_crossover(steps, rising, run=3) == np.inf
+    assert sustained_crossover(steps, rising, run=3, from_above=False) == 2
 
 
 def test_run_stamp_counts_a_stack_wall_time_once():

@@ -160,15 +160,17 @@ def figs23_configs(profile: str, seed: int, overrides: Mapping[str, Any] | None 
 CROSS_RUN = 3  # evaluations in a row below 0.5 that make a crossover "sustained"
 
 
-def sustained_crossover(steps: np.ndarray, f_p: np.ndarray, run: int = CROSS_RUN) -> float:
-    """First step from which f_p stays below 0.5 for ``run`` consecutive evaluations (or to the
-    end of training, if fewer remain), after starting above 0.5; inf if never. A single
-    evaluation below 0.5 is not a crossover: the sampled f_p wobbles by about 0.1 between steps."""
-    if not f_p[0] > 0.5:
+def sustained_crossover(steps: np.ndarray, f_p: np.ndarray, run: int = CROSS_RUN, from_above: bool = True) -> float:
+    """First step from which f_p stays on the other side of 0.5 than at step 0 for ``run``
+    consecutive evaluations (or to the end of training, if fewer remain); inf if never.
+    ``from_above``: only a fall from above 0.5 counts (f_p starting above is then required);
+    otherwise a crossing in either direction. A single evaluation across 0.5 is not a
+    crossover: the sampled f_p wobbles by about 0.1 between steps."""
+    if from_above and not f_p[0] > 0.5:
         return math.inf
-    below = f_p < 0.5
+    other = (f_p < 0.5) if f_p[0] > 0.5 else (f_p > 0.5)
     for i in range(1, len(f_p)):
-        window = below[i:i + run]
+        window = other[i:i + run]
         if window.all() and (len(window) == run or i + len(window) == len(f_p)):
             return float(steps[i])
     return math.inf
@@ -193,14 +195,14 @@ def _null_cross(runs: Runs) -> list[Item]:
     for n in sorted(runs):
         if n < 0.75:
             f, s = _f(runs[n]), runs[n].arrays["step"]
-            k = sum(math.isfinite(sustained_crossover(s, f[:, w])) for w in range(1, f.shape[1]))
+            k = sum(math.isfinite(sustained_crossover(s, f[:, w], from_above=False)) for w in range(1, f.shape[1]))
             out.append(Item(f"{n:.0%}", k, 0, "null worlds crossing"))
     return out
 
 
 def _no_cross_75(runs: Runs) -> list[Item]:
     r = runs[0.75]
-    found = math.isfinite(sustained_crossover(r.arrays["step"], _f(r)[:, 0]))
+    found = math.isfinite(sustained_crossover(r.arrays["step"], _f(r)[:, 0], from_above=False))
     return [Item("75%", float(found), 0.0, "sustained crossovers found", "allowed")]
 
 
@@ -247,13 +249,15 @@ FIG2 = [
           _real_cross, Comparison("<="), fsteps),
     Claim("null-no-crossover", P, "§2.4", "25% and 50% noise: no null world has a sustained crossover",
           "we note that for 25% and 50% they do not cross over as they do with the real data.",
-          f"number of null worlds whose f_p stays below 0.5 for {CROSS_RUN} consecutive evaluations",
+          f"number of null worlds whose f_p crosses 0.5 (either way) and stays for {CROSS_RUN} consecutive "
+          "evaluations",
           _null_cross, Comparison("<="), lambda v: f"{v:g}", precondition=REAL_CROSSES,
           note="a null f_p hovers near the pristine fraction of the sample (0.75 / 0.55), so it rarely "
                "crosses by construction; the comparison with the real run is what the row tests"),
     Claim("no-crossover-75", P, "§2.4", "75% noise: f_p does not cross over",
           "In the case of 75% noise, we see that the cross over doesnt happen",
-          f"whether f_p ever falls below 0.5 for {CROSS_RUN} consecutive evaluations (0 = no crossover)",
+          f"whether f_p crosses 0.5 (either way) and stays for {CROSS_RUN} consecutive evaluations (0 = no "
+          "crossover)",
           _no_cross_75, Comparison("<="), lambda v: f"{v:g}"),
     Claim("slope-down-75", P, "§2.4", "75% noise: f_p slopes down",
           "there is a slight slope downwards for the contribution from pristine examples.",

@@ -8,20 +8,27 @@
 """
 
 from cgh_lib.book.registry import Figure, register_figure
+from cgh_lib.store.experiments import default_seeds
 from cgh_lib.papers.cg2020 import fig1_label_noise, fig4_winsorized, figs23_loss_reduction  # noqa: F401  (registers)
 from cgh_lib.papers.cg2020 import claims  # noqa: F401  (registers the figures' claims)
 
+
+def _seeds(configs):
+    """A figure's configs for every seed of the profile (what `cgh book` and the committed-runs test check)."""
+    return lambda profile: [c for s in default_seeds(profile) for c in configs(profile, overrides={"seed": s})]
+
+
 register_figure(
     Figure("cg2020-fig1", "notebooks/cg2020_fig1_label_noise.ipynb",
-           "CG2020 Figure 1: label noise on MNIST", "CG2020 §2.1-2.3",
-           fig1_label_noise.figure1_configs),
+           "CG2020 Figure 1 — paper: MLP on full MNIST with label noise", "CG2020 §2.1-2.3",
+           _seeds(fig1_label_noise.figure1_configs)),
     Figure("cg2020-fig2", "notebooks/cg2020_fig2_loss_reduction.ipynb",
-           "CG2020 Figure 2: pristine vs corrupt share of the loss reduction", "CG2020 §2.4",
-           figs23_loss_reduction.figure_configs),
+           "CG2020 Figure 2 — paper: pristine vs corrupt share of the loss reduction", "CG2020 §2.4",
+           _seeds(figs23_loss_reduction.figure_configs)),
     Figure("cg2020-fig3", "notebooks/cg2020_fig3_contributions.ipynb",
-           "CG2020 Figure 3: per-example cumulative contributions", "CG2020 §2.4",
-           figs23_loss_reduction.figure_configs),
+           "CG2020 Figure 3 — paper: per-example cumulative contributions", "CG2020 §2.4",
+           _seeds(figs23_loss_reduction.figure_configs)),
     Figure("cg2020-fig4", "notebooks/cg2020_fig4_winsorized.ipynb",
-           "CG2020 Figure 4: winsorized gradients", "CG2020 §3",
-           fig4_winsorized.grid_configs),
+           "CG2020 Figure 4 — paper: winsorized gradients, MLP 784-256x3-10 on full MNIST", "CG2020 §3",
+           _seeds(fig4_winsorized.grid_configs)),
 )

@@ -170,8 +170,12 @@ def finals_table(runs: dict[Any, RunResult], keys: Sequence[str] = ("train_acc",
     """Final metrics per run as a DataFrame (index = the figure's run keys; the mean over seeds)."""
     import pandas as pd
 
+    def mean(values: list) -> float:  # NaN (e.g. corrupt accuracy at 0% noise) when no seed has a value
+        finite = [float(v) for v in values if v is not None and v == v]
+        return float(np.mean(finite)) if finite else float("nan")
+
     runs = as_seed_lists(runs)
-    return pd.DataFrame({str(k): {m: float(np.nanmean([r.final.get(m, np.nan) for r in rs])) for m in keys}
+    return pd.DataFrame({str(k): {m: mean([r.final.get(m) for r in rs]) for m in keys}
                          for k, rs in runs.items()}).T.round(4)
 
 

@@ -7,6 +7,7 @@ run for the paper's scale.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Mapping, Sequence
 
 import matplotlib.pyplot as plt
@@ -66,11 +67,13 @@ def seed_line(ax: plt.Axes, x: np.ndarray, ys: Sequence[np.ndarray], **kw: Any) 
     if not same:
         return
     stack = np.vstack(same)
-    with np.errstate(all="ignore"):
+    with warnings.catch_warnings():  # all-NaN columns (a metric undefined at some step) stay NaN, quietly
+        warnings.simplefilter("ignore", RuntimeWarning)
         mean = np.nanmean(stack, 0) if len(same) > 1 else stack[0]
+        lo, hi = np.nanmin(stack, 0), np.nanmax(stack, 0)
     (line,) = ax.plot(x, mean, **kw)
     if len(same) > 1:
-        ax.fill_between(x, np.nanmin(stack, 0), np.nanmax(stack, 0), color=line.get_color(), alpha=0.18, lw=0)
+        ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.18, lw=0)
 
 
 def seeds_note(runs: Mapping[Any, Sequence[RunResult]]) -> str:

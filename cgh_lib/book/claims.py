@@ -454,7 +454,9 @@ def dashboard(profiles: Sequence[str] = ("smoke", "small", "paper"), store: RunS
                      "paper": c.paper, "section": c.section, "quote": c.quote, "paper_value": c.paper_value,
                      **{f"verdict_{p}": by_profile[p][k].verdict for p in profiles},
                      **{f"measured_{p}": by_profile[p][k].measured for p in profiles},
-                     **{f"reason_{p}": by_profile[p][k].reason for p in profiles}})
+                     **{f"reason_{p}": by_profile[p][k].reason for p in profiles},
+                     **{f"seeds_{p}": (sum(o.status != "missing" for o in by_profile[p][k].outcomes),
+                                       len(by_profile[p][k].outcomes)) for p in profiles}})
     return rows
 
 
@@ -468,8 +470,11 @@ def dashboard_html(rows: Sequence[Mapping[str, Any]], profiles: Sequence[str] = 
                                            *profiles, f"measured ({measured_profile})"])
     body = []
     for r in rows:
-        verdicts = "".join(f'<td title="{html.escape(r[f"reason_{p}"])}">{html.escape(badge(r[f"verdict_{p}"]))}</td>'
-                           for p in profiles)
+        def seeds(p: str) -> str:  # "(1 of 3 seeds)" when some seeds are not stored
+            k, n = r[f"seeds_{p}"]
+            return f"<br><small>({k} of {n} seeds)</small>" if 0 < k < n else ""
+        verdicts = "".join(f'<td title="{html.escape(r[f"reason_{p}"])}">{html.escape(badge(r[f"verdict_{p}"]))}'
+                           f"{seeds(p)}</td>" for p in profiles)
         link = f'<a href="{r["page"]}">{html.escape(r["figure"])}</a>' if r["page"] else html.escape(r["figure"])
         body.append(f"<tr><td>{link}</td><td><b>{html.escape(r['claim'])}</b><br><small>{html.escape(r['paper'])} "
                     f"{html.escape(r['section'])}: “{html.escape(r['quote'])}”</small></td>"

@@ -1,0 +1,36 @@
+"""Figures show the seed spread: one curve per condition is the seeds' mean with a min-max band."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from cgh_lib.book.plotting import as_seed_lists, by_key, seed_line  # noqa: E402
+from cgh_lib.store.runstore import RunResult  # noqa: E402
+
+
+def test_seed_line_draws_the_mean_and_a_band_only_for_several_seeds():
+    x = np.arange(4)
+    fig, ax = plt.subplots()
+    seed_line(ax, x, [np.array([0, 1, 2, 3.0]), np.array([0, 3, 2, np.nan])])
+    (line,) = ax.lines
+    np.testing.assert_allclose(line.get_ydata(), [0, 2, 2, 3])
+    assert len(ax.collections) == 1  # the band
+    fig2, ax2 = plt.subplots()
+    seed_line(ax2, x, [np.array([0, 1, 2, 3.0])])
+    assert len(ax2.lines) == 1 and not ax2.collections
+    plt.close("all")
+
+
+def test_by_key_regroups_seeds_in_order():
+    def run(v):
+        return RunResult({}, {"v": v}, {}, {}, Path("."))
+    grouped = by_key({0: {"a": run(0), "b": run(1)}, 2: {"a": run(2), "b": run(3)}})
+    assert [r.final["v"] for r in grouped["a"]] == [0, 2] and [r.final["v"] for r in grouped["b"]] == [1, 3]
+    one = run(5)
+    assert as_seed_lists({"a": one}) == {"a": [one]}

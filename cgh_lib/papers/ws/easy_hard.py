@@ -641,3 +641,44 @@ def paper_budget(train_img_s: float = 2500.0, eval_img_s: float = 7500.0, gpus: 
                               f"(stated, not measured); classification assumed to reach 50% by epoch "
                               f"{classify_epochs:g}")
     return df
+
+
+# ----------------------------------------------------------------------------- page text
+def crossing(run: RunResult) -> dict[str, Any]:
+    """How finely a classification run resolved its 50% crossing: evaluations before it, and the
+    monitored accuracy at the last evaluation below the threshold and at the stop."""
+    a, c = run.arrays, run.config
+    acc = a["train_acc"]
+    return {"seed": c["seed"], "stop step": int(a["step"][-1]), "stop epoch": round(float(a["epoch"][-1]), 3),
+            "evaluations": len(acc), "acc before": float(acc[-2]) if len(acc) > 1 else float("nan"),
+            "acc at stop": float(acc[-1]), "reached": bool(run.final["reached"]),
+            "easy fraction (whole training set)": float(run.final["easy_fraction"])}
+
+
+def classify_table(runs: dict[Any, RunResult]) -> Any:
+    import pandas as pd
+
+    cls = [r for k, r in runs.items() if k == "classify" or (isinstance(k, tuple) and k[0] == "classify")]
+    return pd.DataFrame([crossing(r) for r in cls]).set_index("seed").round(4)
+
+
+def profile_notes(fig_id: str, profile: str, runs: dict[Any, RunResult]) -> str:
+    """Markdown: the profile's data, model and recipes, read from the stored configs (nothing typed in)."""
+    cls = next(r for k, r in runs.items() if k == "classify" or (isinstance(k, tuple) and k[0] == "classify"))
+    c = cls.config
+    lines = [f"**profile: {profile}** | data: {cls.provenance.get('data')} | model `{c['model']}`"
+             + (f" (width {c['width']})" if c["model"] == "small_cnn" else "") + f" | run store: `{cls.path.parent.parent}`",
+             f"- **Classification** (easy = right at the stop): SGD lr {c['lr']}, momentum {c['momentum']}, batch "
+             f"{c['batch_size']}, stop at the first evaluation with training accuracy >= {c['stop_at']:.0%}, measured "
+             f"in eval mode on {c['monitor'] or 'all'} training examples every {c['eval_every_steps']} steps; then one "
+             "eval-mode pass over the whole training set decides easy / hard."]
+    for key in ("easy", "rm3"):
+        if key in runs:
+            e = runs[key].config
+            what = ("e-train / h-train / full" if key == "easy" else "RM3 and SGD on the full training set")
+            lines.append(f"- **Training** ({what}): {e['epochs']} epochs, batch {e['batch_size']}, lr {e['lr']} "
+                         f"(x0.1 at epochs {', '.join(map(str, e['lr_milestones']))}), momentum {e['momentum']}, no "
+                         f"augmentation or weight decay" + (f"; e-train / h-train {e['n_train']:,}, e-test / h-test "
+                                                            f"{e['n_test']:,} examples" if key == "easy" else "")
+                         + f"; test set: {e['n_test_full'] or 'all'} images.")
+    return "\n".join(lines)

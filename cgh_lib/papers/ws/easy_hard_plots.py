@@ -36,11 +36,12 @@ def fig4(runs: dict[Any, RunResult], title: str) -> plt.Figure:
     return fig
 
 
-def fig5a(table: Any, title: str) -> plt.Figure:
-    """WS Figure 5(a) as bars: training accuracy by difficulty (ours RM3 / SGD, paper RM3), and the
-    share of examples at each difficulty (ours, paper, and what independent runs would give)."""
+def fig5a(table: Any, classify_runs: list[RunResult], title: str) -> plt.Figure:
+    """WS Figure 5(a) as bars: (a) training accuracy by difficulty (ours RM3 / SGD, paper RM3), (b) the
+    share of examples at each difficulty (ours, paper, and what independent runs would give), (c) the
+    classification runs' monitored training accuracy up to their 50% stop."""
     d = table.index.to_numpy()
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.0), constrained_layout=True)
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.0), constrained_layout=True)
     w = 0.27
     axes[0].bar(d - w, table["paper RM3 acc"], w, color="0.7", label="paper: RM3 (ImageNet, ResNet-18)")
     axes[0].bar(d, table["ours RM3 acc"], w, color="tab:red", label="ours: RM3")
@@ -53,11 +54,21 @@ def fig5a(table: Any, title: str) -> plt.Figure:
                 label="ours if the runs were independent")
     axes[1].set_ylabel("share of training examples")
     axes[1].set_title("(b) examples per difficulty", fontsize=10)
-    for ax in axes:
+    for ax in axes[:2]:
         ax.set_xlabel("difficulty (runs that call the example hard)")
         ax.set_xticks(d)
         ax.grid(alpha=0.3, axis="y")
         ax.legend(fontsize=8)
+    for r in classify_runs:
+        a = r.arrays
+        axes[2].plot(a["step"], a["train_acc"], lw=1.0, marker=".", ms=3, label=f"seed {r.config['seed']}")
+    if classify_runs:
+        axes[2].axhline(classify_runs[0].config["stop_at"], color="k", lw=0.8, ls=":")
+    axes[2].set_xlabel("training step")
+    axes[2].set_ylabel("monitored training accuracy")
+    axes[2].set_title("(c) classification runs up to the stop", fontsize=10)
+    axes[2].grid(alpha=0.3)
+    axes[2].legend(fontsize=7, ncol=2)
     fig.suptitle(title, fontsize=11)
     return fig
 

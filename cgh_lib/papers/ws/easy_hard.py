@@ -484,8 +484,7 @@ def fig4_claims(runs: dict[Any, RunResult], margin: float = 0.05) -> list[dict[s
          f"final gap (train acc - own test acc): easy {ge:+.3f}, hard {gh:+.3f}", ge < gh - margin,
          f"'significantly' read as: smaller by more than {margin:.0%} (one run per set: no error bars)")
     frac = float(runs["classify"].final["easy_fraction"])
-    _row(rows, "we trained a ResNet-18 on ImageNet to 50% training accuracy ... we call the examples that have "
-               "been learned easy and the rest hard",
+    _row(rows, "we trained a ResNet-18 on ImageNet to 50% training accuracy",
          f"stopped at step {runs['classify'].final['step']} (monitor accuracy "
          f"{runs['classify'].final['monitor_acc']:.3f}); easy fraction over the whole training set {frac:.3f}",
          None, "the paper's Fig 5(a) counts imply about 46% easy per run; the fraction depends on how 50% is measured")

@@ -100,4 +100,6 @@ def tab44(table: Any, mix: Any, title: str) -> plt.Figure:
 def eh_stamp(profile: str, runs: dict[Any, RunResult]) -> str:
     from cgh_lib.papers.ws.plots import ws_stamp
 
-    return ws_stamp(profile, list(runs.values()))
+    # training runs first: the stamp reads its length from the first run (a classification's epochs are a cap)
+    order = sorted(runs.values(), key=lambda r: "subset" not in r.config)
+    return ws_stamp(profile, order)

@@ -2,11 +2,13 @@
 
 - `experiments`: the three experiments (label noise, aggregators M3/RM3/RA3, winsorization)
 - `plots`: their figures
-- `easy_hard`: §4's easy / hard examples (classification to 50%, e/h training, difficulty), `easy_hard_plots`
+- `easy_hard`: §4's easy / hard examples (classification to 50%, e/h training, difficulty), `easy_hard_plots`,
+  `easy_hard_claims` (their claims, through `cgh_lib.book.claims`)
 """
 
 from cgh_lib.book.registry import Figure, register_figure
 from cgh_lib.papers.ws import easy_hard, experiments  # registers the experiments
+from cgh_lib.papers.ws import easy_hard_claims  # noqa: F401  (registers WS §4's claims)
 
 
 def _configs(fig_id: str):

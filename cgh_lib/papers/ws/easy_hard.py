@@ -422,11 +422,6 @@ def figure_runs(fig_id: str, profile: str, data_root: str | None = None, device:
 
 
 # ----------------------------------------------------------------------------- analysis
-def _row(rows: list, quote: str, measured: str, holds: bool | None, reason: str) -> None:
-    rows.append({"claim (WS §4)": quote, "measured": measured,
-                 "verdict": "n/a" if holds is None else ("holds" if holds else "does not hold"), "reason": reason})
-
-
 def gap(run: RunResult) -> float:
     """Final generalization gap: training accuracy (own training sample) minus own-test accuracy."""
     own = {"easy": "e_test", "hard": "h_test", "full": "test"}[run.config["subset"]]
@@ -466,31 +461,6 @@ def fig4_table(runs: dict[Any, RunResult]) -> Any:
     return pd.DataFrame(rows).round(4)
 
 
-def fig4_claims(runs: dict[Any, RunResult], margin: float = 0.05) -> list[dict[str, Any]]:
-    """WS §4.2's claims on the easy / hard / full runs."""
-    rows: list[dict[str, Any]] = []
-    e, h = runs["easy"], runs["hard"]
-    se, sh = speed(e), speed(h)
-    _row(rows, "the easy examples (e-train) is learned faster than the hard examples (h-train)",
-         f"mean training accuracy over the first quarter of training: easy {se:.3f}, hard {sh:.3f}", se > sh,
-         "compares the early part of the curves of Fig 4(a)")
-    le, lh = early_loss_slope(e), early_loss_slope(h)
-    _row(rows, "The slope of the corresponding losses early in training suggest that the gradients of the easy "
-               "examples are more coherent than those of the hard examples",
-         f"training-loss drop per epoch up to the first evaluation: easy {le:.3f}, hard {lh:.3f}", le > lh,
-         "a steeper early loss drop is the paper's proxy for coherence; we measure the drop, not coherence")
-    ge, gh = gap(e), gap(h)
-    _row(rows, "the measured generalization gap for easy is significantly smaller than that for hard",
-         f"final gap (train acc - own test acc): easy {ge:+.3f}, hard {gh:+.3f}", ge < gh - margin,
-         f"'significantly' read as: smaller by more than {margin:.0%} (one run per set: no error bars)")
-    frac = float(runs["classify"].final["easy_fraction"])
-    _row(rows, "we trained a ResNet-18 on ImageNet to 50% training accuracy",
-         f"stopped at step {runs['classify'].final['step']} (monitor accuracy "
-         f"{runs['classify'].final['monitor_acc']:.3f}); easy fraction over the whole training set {frac:.3f}",
-         None, "the paper's Fig 5(a) counts imply about 46% easy per run; the fraction depends on how 50% is measured")
-    return rows
-
-
 def cross_table(runs: dict[Any, RunResult]) -> Any:
     """The §4.4 2x2: trained on easy / hard x evaluated on e-test / h-test, beside the paper's numbers."""
     import pandas as pd
@@ -516,27 +486,6 @@ def class_mix(runs: dict[Any, RunResult]) -> Any:
             for name in ("e_train", "e_test", "h_train", "h_test")}
     cols["all"] = class_counts(labels, None, k) / len(labels)
     return pd.DataFrame(cols).rename_axis("class").round(3)
-
-
-def tab44_claims(runs: dict[Any, RunResult], margin: float = 0.05) -> list[dict[str, Any]]:
-    """WS §4.4's reading of the 2x2 table."""
-    rows: list[dict[str, Any]] = []
-    f = {(tr, te): runs[tr].final[f"{te}_acc"] for tr in ("easy", "hard") for te in ("e_test", "h_test")}
-    b = {(tr, te): runs[tr].final[f"{te}_balanced_acc"] for tr in ("easy", "hard") for te in ("e_test", "h_test")}
-    _row(rows, "the decision boundary learned from the easy examples, generalizes poorly to the hard examples",
-         f"easy->h-test {f[('easy', 'h_test')]:.3f} vs easy->e-test {f[('easy', 'e_test')]:.3f} (paper 17% vs 85%)",
-         f[("easy", "h_test")] < f[("easy", "e_test")] - margin,
-         f"the view's first expectation; 'poorly' read as below easy-on-easy by more than {margin:.0%}")
-    for name, d in (("", f), (" (class-balanced accuracy)", b)):
-        _row(rows, "hard examples do not generalize well to easy examples" + name,
-             f"hard->e-test {d[('hard', 'e_test')]:.3f} vs easy->e-test {d[('easy', 'e_test')]:.3f} "
-             "(paper 44% vs 85%)", d[("hard", "e_test")] < d[("easy", "e_test")] - margin,
-             f"'much lower than easy-on-easy' read as lower by more than {margin:.0%}"
-             + ("; balanced = mean of per-class accuracies, so the class mix of e-test does not weigh in"
-                if name else ""))
-    _row(rows, "(shown for completeness) hard (h-train) on hard (h-test)",
-         f"{f[('hard', 'h_test')]:.3f} (paper 21%)", None, "no claim attached in the paper")
-    return rows
 
 
 def difficulty_table(runs: dict[Any, RunResult]) -> Any:
@@ -568,38 +517,6 @@ def difficulty(runs: dict[Any, RunResult]) -> tuple[np.ndarray, int]:
     seeds = sorted(s for k, s in (key for key in runs if isinstance(key, tuple)) if k == "classify")
     hard = np.stack([~learned_mask(runs[("classify", s)]) for s in seeds])
     return difficulty_levels(hard), len(seeds)
-
-
-def fig5a_claims(runs: dict[Any, RunResult], margin: float = 0.05) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    t = difficulty_table(runs)
-    n = len(t) - 1
-    acc = t["ours RM3 acc"].to_numpy()
-    sgd = t["ours SGD acc"].to_numpy()
-    ok = np.isfinite(acc)
-    mono = bool(np.all(np.diff(acc[ok]) <= 0.005))
-    _row(rows, "the suppression of weak gradients makes it harder to learn the more difficult examples",
-         "RM3 accuracy by difficulty: " + ", ".join(f"{d}: {a:.3f}" for d, a in enumerate(acc)),
-         mono and acc[0] - acc[n] > margin,
-         f"non-increasing in difficulty (0.5-point tolerance) and level 0 above level {n} by more than {margin:.0%}")
-    drop_r, drop_s = acc[0] - acc[n], sgd[0] - sgd[n]
-    _row(rows, "The suppression of weak gradients by RM3 disproportionately impacts the learning of more difficult "
-               "examples", f"accuracy drop from difficulty 0 to {n}: RM3 {drop_r:.3f}, SGD {drop_s:.3f}",
-         drop_r > drop_s + margin, f"'disproportionately' read as: RM3's drop exceeds SGD's (same recipe, "
-         f"momentum 0) by more than {margin:.0%}")
-    sgd_all = float(runs["sgd"].final["train_full_acc"])
-    _row(rows, "Recall that all examples are correctly learned by SGD after 90 epochs",
-         f"SGD training accuracy over the whole training set at the end: {sgd_all:.3f} "
-         f"({runs['sgd'].config['epochs']} epochs)", sgd_all >= 0.99, "'all' read as >= 99%")
-    share = t["ours share"].to_numpy()
-    indep = t["share if runs were independent"].to_numpy()
-    ext, ext_i = share[0] + share[n], indep[0] + indep[n]
-    _row(rows, "there is some variation from run to run in whether a particular example is classified as easy "
-               "or hard", f"share at difficulty 0 or {n}: {ext:.3f} (paper {t['paper share'].iloc[0] + t['paper share'].iloc[n]:.3f}); "
-         f"if the {n} runs labelled independently: {ext_i:.3f}", ext > 2 * ext_i,
-         "difficulty is consistent across seeds (not initialization noise) if the extremes hold far more "
-         "examples than independent labelling would put there (more than twice)")
-    return rows
 
 
 # ----------------------------------------------------------------------------- compute budget

@@ -98,6 +98,8 @@ display(eh.classify_table(runs))
 eh.fig4_table(runs)''',
         '''from cgh_lib.book import claims
 
+verdicts = claims.evaluate_figure("ws-fig4", profile, overrides)
+display(Markdown("\\n".join("- " + line for line in claims.outcome_sentences(verdicts))))
 claims.claims_table("ws-fig4", profile, overrides)''',
         "\n\nFigure 4's *full* run is trained here with the same recipe and epochs as e-train and "
         "h-train (the paper's full curve is presumably its Figure 1 0%-noise run).",
@@ -127,6 +129,8 @@ display(eh.classify_table(runs))
 table''',
         '''from cgh_lib.book import claims
 
+verdicts = claims.evaluate_figure("ws-fig5a", profile, overrides)
+display(Markdown("\\n".join("- " + line for line in claims.outcome_sentences(verdicts))))
 claims.claims_table("ws-fig5a", profile, overrides)''',
         "\n\nFigure 5(a)'s RM3 and SGD runs follow §3 (no momentum); at the CPU profiles they take "
         "lr 0.2 instead of 0.1 so that 10 epochs learn much of the training set.",
@@ -156,6 +160,8 @@ display(table)
 mix''',
         '''from cgh_lib.book import claims
 
+verdicts = claims.evaluate_figure("ws-tab44", profile, overrides)
+display(Markdown("\\n".join("- " + line for line in claims.outcome_sentences(verdicts))))
 claims.claims_table("ws-tab44", profile, overrides)''',
     ),
 }

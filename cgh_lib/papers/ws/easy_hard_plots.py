@@ -54,11 +54,11 @@ def fig5a(table: Any, classify_runs: list[RunResult], title: str) -> plt.Figure:
                 label="ours if the runs were independent")
     axes[1].set_ylabel("share of training examples")
     axes[1].set_title("(b) examples per difficulty", fontsize=10)
-    for ax in axes[:2]:
+    for ax, loc in zip(axes[:2], ("lower left", "upper center")):
         ax.set_xlabel("difficulty (runs that call the example hard)")
         ax.set_xticks(d)
         ax.grid(alpha=0.3, axis="y")
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc=loc, framealpha=0.9)
     for r in classify_runs:
         a = r.arrays
         axes[2].plot(a["step"], a["train_acc"], lw=1.0, marker=".", ms=3, label=f"seed {r.config['seed']}")

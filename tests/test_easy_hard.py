@@ -193,3 +193,26 @@ def test_easy_hard_smoke_runs_store_disjoint_index_lists() -> None:
     for fig in ("ws-fig4", "ws-tab44"):  # the claims find these runs through their own configs
         verdicts = claims.evaluate_figure(fig, "smoke")
         assert verdicts and all(v.verdict != "missing" for v in verdicts), fig
+
+
+def test_imagefolder_resnet18_path(tmp_path, monkeypatch) -> None:
+    """The paper profile's path (ImageFolder data, ResNet-18 with BatchNorm, subsets of an ImageFolder)
+    on the 10-class imagenet-mini at a 32-pixel crop."""
+    mini = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "imagenet-mini"
+    if not (mini / "train").is_dir():
+        pytest.skip("imagenet-mini not available")
+    from cgh_lib.papers.ws import easy_hard as eh
+    from cgh_lib.store.experiments import RunOptions, ensure_runs, make_config
+
+    monkeypatch.setenv("CGH_IMAGENET", str(mini))
+    cfg = make_config("ws-easy-hard", "paper", dict(
+        subset="hard", image_size=32, epochs=1, batch_size=50, train_sample=40, n_test_full=50, n_train=60,
+        n_test=12, cls_batch_size=50, cls_stop_at=0.2, cls_monitor=200, cls_eval_every_steps=2, cls_epochs=2))
+    assert cfg.model == "resnet18" and cfg.dataset == "imagenet"
+    r = ensure_runs([cfg], RunOptions(progress=False))[0]
+    cls = ensure_runs([cfg.classify_config()], RunOptions(progress=False))[0]
+    assert cls.final["n"] == 1000 and "10 classes" in cls.provenance["data"]
+    learned = eh.learned_mask(cls)
+    assert not learned[r.arrays["h_train"]].any() and learned[r.arrays["e_test"]].all()
+    assert r.arrays["test_n"][-1] == 50 and r.arrays["h_test_n"][-1] == 12
+    assert 0 <= r.final["h_test_balanced_acc"] <= 1

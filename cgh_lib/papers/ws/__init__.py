@@ -1,12 +1,16 @@
-"""WS, "Weak and strong gradient directions": Figures 1-3 and 6-8, and the RM3 mini-batch sweep.
+"""WS, "Weak and strong gradient directions": Figures 1-3 and 6-8, the RM3 mini-batch sweep, and §4
+(Figures 4, 5(a), the §4.4 table).
 
 - `experiments`: the three experiments (label noise, aggregators M3/RM3/RA3, winsorization)
 - `plots`: their figures
-- `claims`: the paper's statements, checked on the stored runs (`cgh claims`)
+- `claims`: the paper's statements about Figures 1-3, 6-8 and the RM3 sweep, checked on the stored runs
+- `easy_hard`: §4's easy / hard examples (classification to 50%, e/h training, difficulty), `easy_hard_plots`,
+  `easy_hard_claims` (their claims, through `cgh_lib.book.claims`)
 """
 
 from cgh_lib.book.registry import Figure, register_figure
-from cgh_lib.papers.ws import experiments  # registers the experiments
+from cgh_lib.papers.ws import easy_hard, experiments  # registers the experiments
+from cgh_lib.papers.ws import easy_hard_claims  # noqa: F401  (registers WS §4's claims)
 from cgh_lib.store.experiments import default_seeds
 
 
@@ -20,6 +24,10 @@ def _rm3_batch_configs(profile: str):
     return [c for s in default_seeds(profile) for c in experiments.rm3_batch_configs(profile, {"seed": s}).values()]
 
 
+def _eh_configs(fig_id: str):
+    return lambda profile: list(easy_hard.figure_configs(fig_id, profile).values())
+
+
 register_figure(
     Figure("ws-fig1", "notebooks/ws_fig1_label_noise_resnet18.ipynb",
            "WS Figure 1 — paper: ResNet-18 on ImageNet", "WS §2", _configs("ws-fig1")),
@@ -30,6 +38,12 @@ register_figure(
            _configs("ws-fig3")),
     Figure("ws-rm3-batch", "notebooks/ws_rm3_batch_size.ipynb",
            "WS §3.3 — RM3's mini-batch size (a statement without a figure)", "WS §3.3", _rm3_batch_configs),
+    Figure("ws-fig4", "notebooks/ws_fig4_easy_hard.ipynb",
+           "WS Figure 4: easy and hard examples, ResNet-18", "WS §4.2", _eh_configs("ws-fig4")),
+    Figure("ws-fig5a", "notebooks/ws_fig5a_difficulty.ipynb",
+           "WS Figure 5(a): RM3 training accuracy by difficulty", "WS §4.3", _eh_configs("ws-fig5a")),
+    Figure("ws-tab44", "notebooks/ws_tab44_cross_evaluation.ipynb",
+           "WS §4.4: easy and hard cross-evaluation", "WS §4.4", _eh_configs("ws-tab44")),
     Figure("ws-fig6", "notebooks/ws_fig6_label_noise_inception.ipynb",
            "WS Figure 6 — paper: Inception-V3 on ImageNet", "WS Appendix A", _configs("ws-fig6")),
     Figure("ws-fig7", "notebooks/ws_fig7_label_noise_vgg13.ipynb",

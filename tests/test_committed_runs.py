@@ -28,7 +28,7 @@ NOT_ALL_SEEDS = {
     "ws-fig7": "seeds 1, 2 not run yet",
     "ws-rm3-batch": "seeds 1, 2 not run yet",
 }
-NOT_COMMITTED = {"ws-fig7": "VGG stand-in runs not committed", "ws-rm3-batch": "sweep runs not committed"}
+NOT_COMMITTED = {"ws-rm3-batch": "sweep runs not committed"}
 
 
 @pytest.mark.parametrize("fig_id", sorted(f for f in figures() if f != DASHBOARD.id))

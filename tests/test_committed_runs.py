@@ -24,7 +24,6 @@ NOT_ALL_SEEDS = {
     "ws-fig1": "seeds 1, 2 not run yet",
     "ws-fig2": "seeds 1, 2 not run yet",
     "ws-fig3": "seeds 1, 2 not run yet (Figure 2's runs)",
-    "ws-fig6": "seeds 1, 2 not run yet",
     "ws-fig7": "seeds 1, 2 not run yet",
     "ws-rm3-batch": "seeds 1, 2 not run yet",
 }

@@ -6,6 +6,7 @@ from cgh_lib.grads.aggregators import (  # noqa: F401
     KERNEL_ENV,
     winsorize_kernel,
     winsorized_mean,
+    winsorized_mean_reference,
     median_of_three,
     Aggregator,
     SGDAggregator,

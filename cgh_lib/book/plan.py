@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from cgh_lib.book.registry import figures, get_experiment
+from cgh_lib.errors import UserError
 from cgh_lib.store.config import to_dict
 from cgh_lib.store.provenance import REPO_ROOT
 from cgh_lib.store.runstore import RunStore
@@ -100,7 +101,10 @@ def plan(profile: str, store: RunStore | None = None,
     rates = _reference_rates(store)
     rows = []
     for fid, fig in figures().items():
-        configs = fig.configs(profile)
+        try:
+            configs = fig.configs(profile)
+        except UserError:  # the figure's experiment does not define this profile
+            continue
         if not configs:
             continue
         exp = get_experiment(type(configs[0]).EXPERIMENT)

@@ -115,3 +115,13 @@ def test_build_failure_is_reported_not_raised(monkeypatch: pytest.MonkeyPatch, t
     with pytest.warns(RuntimeWarning, match="native winsorization kernel unavailable"):
         assert nw.load() is None
     assert "could not compile" in (nw.build_error() or "")
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_thread_count_does_not_change_results(threads: int) -> None:
+    g = torch.Generator().manual_seed(threads)
+    dz, a = torch.randn(40, 17, generator=g), torch.relu(torch.randn(40, 200, generator=g))
+    x = torch.randn(40, 1001, generator=g)
+    for c in (1, 5, 12):
+        assert torch.equal(nw.winsor_outer(dz, a, c, threads=threads), nw.winsor_outer(dz, a, c, threads=1))
+        assert torch.equal(nw.winsor_rows(x, c, threads=threads), winsorized_mean_reference(x, c))

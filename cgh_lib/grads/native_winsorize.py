@@ -24,7 +24,7 @@ values in batch order in float64, divide by B, round once to float32):
 Per coordinate the kernel keeps the c+1 largest and c+1 smallest values seen
 so far in registers, inserting each new value with a min/max compare-exchange
 chain (exact with ties, no branches), then makes a second pass that clips and
-sums. It is single-threaded.
+sums. Column tiles are split over torch's thread count for large layers.
 """
 
 from __future__ import annotations
@@ -49,6 +49,8 @@ _SOURCE = r"""
 #include <cstdint>
 #include <cstring>
 #include <cstdlib>
+#include <thread>
+#include <vector>
 
 #if defined(__AVX512F__)
 #define W 16
@@ -66,6 +68,25 @@ static inline vf ld(const float* p) { vf v; std::memcpy(&v, p, sizeof(v)); retur
 static inline vf splat(float s) { return s - vf{}; }  // broadcast; s - 0 is s exactly, -0 and inf included
 static inline float hmin(vf v) { float m = v[0]; for (int l = 1; l < W; ++l) m = v[l] < m ? v[l] : m; return m; }
 static inline float hmax(vf v) { float m = v[0]; for (int l = 1; l < W; ++l) m = v[l] > m ? v[l] : m; return m; }
+
+// Run f(begin, end) over [0, n) split into nthreads contiguous ranges (the caller's thread
+// takes the first). Each output column is computed by one thread in the same order as with
+// one thread, so results do not depend on the thread count.
+template <class F> static int parallel_for(long n, int nthreads, F f) {
+  if (nthreads > n) nthreads = (int)n;
+  if (nthreads <= 1) return f(0L, n);
+  const long chunk = (n + nthreads - 1) / nthreads;
+  std::vector<int> rc(nthreads, 0);
+  std::vector<std::thread> ts;
+  for (int t = 1; t < nthreads; ++t) {
+    long b = t * chunk, e = b + chunk < n ? b + chunk : n;
+    if (b < e) ts.emplace_back([&rc, &f, t, b, e] { rc[t] = f(b, e); });
+  }
+  rc[0] = f(0L, chunk < n ? chunk : n);
+  for (auto& th : ts) th.join();
+  for (int r : rc) if (r) return r;
+  return 0;
+}
 
 // Insert v into the K largest values kept so far (top[0] the largest): a
 // compare-exchange chain, exact with ties (only values move), branch-free.
@@ -177,20 +198,25 @@ static void pack_cols(const float* a, int B, long ncols, long s, int T, float* p
 }
 
 template <int K>
-static int rows_k(const float* x, int B, long w, float* out) {
+static int rows_k(const float* x, int B, long w, float* out, int nthreads) {
   constexpr int NV = K <= 4 ? 2 : 1;
   constexpr int T = NV * W;
-  float* pack = (float*)std::malloc(sizeof(float) * (size_t)B * T);
-  if (!pack) return 1;
-  float res[T];
-  long s = 0;
-  for (; s + T <= w; s += T) tile_full<K, NV, false>(x + s, w, nullptr, B, out + s);
+  const long full = w / T;  // whole tiles; the ragged tail (if any) is done after
+  int rc = parallel_for(full, nthreads, [&](long t0, long t1) {
+    for (long t = t0; t < t1; ++t) tile_full<K, NV, false>(x + t * T, w, nullptr, B, out + t * T);
+    return 0;
+  });
+  if (rc) return rc;
+  const long s = full * T;
   if (s < w) {
+    float* pack = (float*)std::malloc(sizeof(float) * (size_t)B * T);
+    if (!pack) return 1;
+    float res[T];
     pack_cols(x, B, w, s, T, pack);
     tile_full<K, NV, false>(pack, T, nullptr, B, res);
     std::memcpy(out + s, res, sizeof(float) * (w - s));
+    std::free(pack);
   }
-  std::free(pack);
   return 0;
 }
 
@@ -238,32 +264,37 @@ static bool all_finite_nonneg(const float* a, long n) {
 }
 
 template <int K>
-static int outer_k(const float* dz, const float* a, int B, long n_out, long n_in, float* out) {
+static int outer_k(const float* dz, const float* a, int B, long n_out, long n_in, float* out, int nthreads) {
   constexpr int T = 2 * W;  // two vectors of columns per tile
   OuterPlan p;
-  float* pack = (float*)std::malloc(sizeof(float) * (size_t)B * T);
-  if (!pack || !plan_outer(dz, B, n_out, p)) { std::free(pack); return 1; }
+  if (!plan_outer(dz, B, n_out, p)) return 1;
   const bool nonneg = all_finite_nonneg(a, (long)B * n_in);
-  float res[T];
-  for (long s = 0; s < n_in; s += T) {
-    const long m = n_in - s < T ? n_in - s : T;
-    pack_cols(a, B, n_in, s, T, pack);
-    for (long o = 0; o < n_out; ++o) {
-      float* dst = m == T ? out + o * n_in + s : res;
-      const float* d = p.dt + o * B;
-      if (nonneg && p.np[o] >= K && p.nn[o] >= K) {
-        tile_split<K, 2>(pack, T, d, p.pidx + o * B, p.np[o], p.nidx + o * B, p.nn[o], B, dst);
-      } else if (K <= 4) {
-        tile_full<K, 2, true>(pack, T, d, B, dst);
-      } else {  // both lists of two vectors would not fit in registers
-        tile_full<K, 1, true>(pack, T, d, B, dst);
-        tile_full<K, 1, true>(pack + W, T, d, B, dst + W);
+  const long nblocks = (n_in + T - 1) / T;
+  return parallel_for(nblocks, nthreads, [&](long b0, long b1) {
+    float* pack = (float*)std::malloc(sizeof(float) * (size_t)B * T);
+    if (!pack) return 1;
+    float res[T];
+    for (long blk = b0; blk < b1; ++blk) {
+      const long s = blk * T;
+      const long m = n_in - s < T ? n_in - s : T;
+      pack_cols(a, B, n_in, s, T, pack);
+      for (long o = 0; o < n_out; ++o) {
+        float* dst = m == T ? out + o * n_in + s : res;
+        const float* d = p.dt + o * B;
+        if (nonneg && p.np[o] >= K && p.nn[o] >= K) {
+          tile_split<K, 2>(pack, T, d, p.pidx + o * B, p.np[o], p.nidx + o * B, p.nn[o], B, dst);
+        } else if (K <= 4) {
+          tile_full<K, 2, true>(pack, T, d, B, dst);
+        } else {  // both lists of two vectors would not fit in registers
+          tile_full<K, 1, true>(pack, T, d, B, dst);
+          tile_full<K, 1, true>(pack + W, T, d, B, dst + W);
+        }
+        if (m < T) std::memcpy(out + o * n_in + s, res, sizeof(float) * m);
       }
-      if (m < T) std::memcpy(out + o * n_in + s, res, sizeof(float) * m);
     }
-  }
-  std::free(pack);
-  return 0;
+    std::free(pack);
+    return 0;
+  });
 }
 
 static int outer_generic(int K, const float* dz, const float* a, int B, long n_out, long n_in, float* out) {
@@ -289,10 +320,10 @@ extern "C" {
 
 int cgh_vector_width(void) { return W; }
 
-// x: [B, w] row-major; out[i] = winsorized mean of column i. 0 on success.
-int cgh_winsor_rows(const float* x, int B, long w, int c, float* out) {
+// x: [B, w] row-major; out[i] = winsorized mean of column i, on up to nthreads threads. 0 on success.
+int cgh_winsor_rows(const float* x, int B, long w, int c, float* out, int nthreads) {
   switch (c + 1) {
-#define CASE(k) case k: return rows_k<k>(x, B, w, out);
+#define CASE(k) case k: return rows_k<k>(x, B, w, out, nthreads);
     CASES(CASE)
 #undef CASE
     default: return rows_generic(c + 1, x, B, w, out);
@@ -301,9 +332,10 @@ int cgh_winsor_rows(const float* x, int B, long w, int c, float* out) {
 
 // dz: [B, n_out], a: [B, n_in] row-major; out: [n_out, n_in] with
 // out[o, i] = winsorized mean over b of dz[b, o] * a[b, i]. 0 on success.
-int cgh_winsor_outer(const float* dz, const float* a, int B, long n_out, long n_in, int c, float* out) {
+int cgh_winsor_outer(const float* dz, const float* a, int B, long n_out, long n_in, int c, float* out,
+                     int nthreads) {
   switch (c + 1) {
-#define CASE(k) case k: return outer_k<k>(dz, a, B, n_out, n_in, out);
+#define CASE(k) case k: return outer_k<k>(dz, a, B, n_out, n_in, out, nthreads);
     CASES(CASE)
 #undef CASE
     default: return outer_generic(c + 1, dz, a, B, n_out, n_in, out);
@@ -313,7 +345,7 @@ int cgh_winsor_outer(const float* dz, const float* a, int B, long n_out, long n_
 }  // extern "C"
 """
 
-_FLAGS_BASE = ["-O3", "-std=c++17", "-shared", "-fPIC", "-fno-fast-math", "-ffp-contract=off"]
+_FLAGS_BASE = ["-O3", "-std=c++17", "-shared", "-fPIC", "-pthread", "-fno-fast-math", "-ffp-contract=off"]
 _lock = threading.Lock()
 _state: dict[str, object] = {}
 
@@ -370,9 +402,10 @@ def _build() -> ctypes.CDLL:
                 raise RuntimeError("could not compile the native winsorization kernel:\n" + "\n".join(errors))
             os.replace(so, out)  # atomic: concurrent builders each install a complete file
     lib = ctypes.CDLL(str(out))
-    lib.cgh_winsor_rows.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_long, ctypes.c_int, ctypes.c_void_p]
+    lib.cgh_winsor_rows.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_long, ctypes.c_int, ctypes.c_void_p,
+                                    ctypes.c_int]
     lib.cgh_winsor_outer.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_long,
-                                     ctypes.c_long, ctypes.c_int, ctypes.c_void_p]
+                                     ctypes.c_long, ctypes.c_int, ctypes.c_void_p, ctypes.c_int]
     lib.cgh_winsor_rows.restype = lib.cgh_winsor_outer.restype = lib.cgh_vector_width.restype = ctypes.c_int
     return lib
 
@@ -413,20 +446,33 @@ def supports(t: Tensor) -> bool:
     return t.device.type == "cpu" and t.dtype == torch.float32
 
 
-def winsor_rows(x: Tensor, c: int) -> Tensor:
-    """Winsorized mean over dim 0 of x [B, w] (CPU float32), bit-equal to the reference."""
+# Below this many per-example values a call stays on one thread (starting threads costs ~50 us).
+_MIN_PARALLEL = 1 << 20
+
+
+def _threads(work: int, threads: int | None) -> int:
+    if threads is not None:
+        return max(1, threads)
+    return torch.get_num_threads() if work >= _MIN_PARALLEL else 1
+
+
+def winsor_rows(x: Tensor, c: int, threads: int | None = None) -> Tensor:
+    """Winsorized mean over dim 0 of x [B, w] (CPU float32), bit-equal to the reference.
+
+    ``threads``: default torch's thread count for large inputs; results do not depend on it.
+    """
     lib = load()
     if lib is None:
         raise RuntimeError(build_error() or "native kernel unavailable")
     x = x.contiguous()
     b, w = x.shape
     out = torch.empty(w, dtype=torch.float32)
-    if w and lib.cgh_winsor_rows(x.data_ptr(), b, w, c, out.data_ptr()):
+    if w and lib.cgh_winsor_rows(x.data_ptr(), b, w, c, out.data_ptr(), _threads(b * w, threads)):
         raise MemoryError("native winsorization: allocation failed")
     return out
 
 
-def winsor_outer(dz: Tensor, a: Tensor, c: int) -> Tensor:
+def winsor_outer(dz: Tensor, a: Tensor, c: int, threads: int | None = None) -> Tensor:
     """[out, in] winsorized mean over b of the outer products dz[b, :, None] * a[b, None, :]."""
     lib = load()
     if lib is None:
@@ -435,6 +481,7 @@ def winsor_outer(dz: Tensor, a: Tensor, c: int) -> Tensor:
     b, n_out = dz.shape
     n_in = a.shape[1]
     out = torch.empty(n_out, n_in, dtype=torch.float32)
-    if out.numel() and lib.cgh_winsor_outer(dz.data_ptr(), a.data_ptr(), b, n_out, n_in, c, out.data_ptr()):
+    if out.numel() and lib.cgh_winsor_outer(dz.data_ptr(), a.data_ptr(), b, n_out, n_in, c, out.data_ptr(),
+                                            _threads(b * n_out * n_in, threads)):
         raise MemoryError("native winsorization: allocation failed")
     return out

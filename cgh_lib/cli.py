@@ -100,7 +100,7 @@ def cmd_sweep(a: argparse.Namespace) -> int:
         raise UserError(f"figure {a.figure!r} registers no runs at profile {a.profile!r}")
     cluster = ClusterOptions(executor=a.executor, partition=a.partition, gpus_per_node=a.gpus_per_node,
                              time_min=_minutes(a.time), cpus_per_task=a.cpus_per_task, mem_gb=a.mem_gb,
-                             account=a.account)
+                             account=a.account, ddp=a.ddp)
     states = sweep(configs, RunStore(a.runs), cluster, data_root=a.data_root, device=a.device,
                    checkpoint_every_steps=a.checkpoint_every_steps, dry_run=a.dry_run)
     for st in states:
@@ -182,7 +182,9 @@ def _add_sweep_parser(sub: Any) -> None:
     s.add_argument("--profile", default="paper")
     s.add_argument("--executor", default="local", help="local (background processes) or slurm")
     s.add_argument("--partition", default=None)
-    s.add_argument("--gpus-per-node", type=int, default=0, help="GPUs per job (> 1: one DDP task per GPU)")
+    s.add_argument("--gpus-per-node", type=int, default=0, help="GPUs per job")
+    s.add_argument("--ddp", action="store_true", help="one DDP task per GPU (the WS experiments; torchrun's "
+                   "environment is set in each task)")
     s.add_argument("--time", default="1440", help="time limit per job: minutes or [D-]HH:MM[:SS]")
     s.add_argument("--cpus-per-task", type=int, default=8)
     s.add_argument("--mem-gb", type=int, default=None)

@@ -63,7 +63,7 @@ def test_local_sweep_two_runs_one_killed_and_resumed(tmp_path: Path, monkeypatch
 
 def test_sweep_cli_dry_run_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     rc = main(["sweep", "cg2020-fig4", "--profile", "smoke", "--runs", str(tmp_path), "--dry-run",
-               "--executor", "slurm", "--partition", "gpu", "--gpus-per-node", "1", "--time", "2:00:00"])
+               "--executor", "slurm", "--partition", "gpu", "--gpus-per-node", "2", "--ddp", "--time", "2:00:00"])
     assert rc == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["stacks"] == 9 and out["submitted"] == 9 and out["job_ids"] == [] and out["dry_run"]
@@ -84,3 +84,25 @@ def test_list_plan_counts_stored_runs(tmp_path: Path, capsys: pytest.CaptureFixt
     assert main(["list", "--plan", "--profile", "small", "--runs", committed]) == 0  # Fig 1's runs are committed
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("cg2020-fig1"))
     assert row.split()[2:5] == ["5", "5", "0"]
+
+
+def test_slurm_executor_parameters(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a SLURM job asks for (submitit builds the sbatch file from these; no cluster needed)."""
+    from cgh_lib.book.sweep import _executor
+
+    with pytest.raises(UserError, match="needs a SLURM login node"):
+        monkeypatch.setenv("PATH", str(tmp_path))  # no srun
+        _executor(tmp_path, ClusterOptions(executor="slurm"), "x")
+    bin_ = tmp_path / "bin"
+    bin_.mkdir()
+    (bin_ / "srun").write_text("#!/bin/sh\nexit 0\n")
+    (bin_ / "srun").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_}:{os.environ['PATH']}")
+
+    ex = _executor(tmp_path, ClusterOptions(executor="slurm", partition="gpu", gpus_per_node=4, time_min=90,
+                                            ddp=True, account="lab"), "cgh-test")
+    p = ex._executor.parameters
+    assert (p["partition"], p["gpus_per_node"], p["ntasks_per_node"], p["time"], p["account"]) == \
+        ("gpu", 4, 4, 90, "lab")
+    one = _executor(tmp_path, ClusterOptions(executor="slurm", gpus_per_node=4), "cgh-test")._executor.parameters
+    assert one["ntasks_per_node"] == 1  # without --ddp one process gets the node's GPUs

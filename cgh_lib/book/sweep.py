@@ -18,8 +18,8 @@ Otherwise it is submitted again and resumes from its checkpoint.
 
 Preemption and timeouts on SLURM: submitit signals the job, which asks to be
 requeued (`GroupJob.checkpoint`); the requeued job resumes from the trainer's
-last periodic checkpoint. Multi-GPU: with ``gpus_per_node > 1`` submitit starts
-one task per GPU and each task exports the RANK / LOCAL_RANK / WORLD_SIZE /
+last periodic checkpoint. Multi-GPU (``ddp`` and ``gpus_per_node > 1``, for the
+WS experiments' DDP trainer): submitit starts one task per GPU and each task exports the RANK / LOCAL_RANK / WORLD_SIZE /
 MASTER_ADDR / MASTER_PORT that torchrun would set, which the DDP trainer reads.
 """
 
@@ -56,6 +56,7 @@ class ClusterOptions:
     cpus_per_task: int = 8
     mem_gb: int | None = None
     account: str | None = None
+    ddp: bool = False  # one DDP task per GPU (the WS loader trainer); else one process uses the GPUs it is given
     extra: dict[str, Any] = field(default_factory=dict)  # more slurm_* parameters, verbatim
 
     def validate(self) -> None:
@@ -215,13 +216,17 @@ def _executor(folder: Path, cluster: ClusterOptions, name: str) -> Any:
         import submitit
     except ImportError as e:  # a dependency in pyproject.toml; only a broken install lacks it
         raise UserError(f"cgh sweep needs submitit ({e}); install the project with pip install -e .") from None
-    tasks = max(cluster.gpus_per_node, 1)
+    tasks = max(cluster.gpus_per_node, 1) if cluster.ddp else 1
     if cluster.executor == "local":
         ex = submitit.LocalExecutor(folder=str(folder))
         ex.update_parameters(timeout_min=cluster.time_min, gpus_per_node=cluster.gpus_per_node,
                              tasks_per_node=tasks)
         return ex
-    ex = submitit.AutoExecutor(folder=str(folder), cluster="slurm")
+    try:
+        ex = submitit.AutoExecutor(folder=str(folder), cluster="slurm")
+    except RuntimeError as e:  # no srun here
+        raise UserError(f"executor 'slurm' needs a SLURM login node ({e}); accepted: run there, or --executor local") \
+            from None
     params: dict[str, Any] = dict(timeout_min=cluster.time_min, gpus_per_node=cluster.gpus_per_node,
                                   tasks_per_node=tasks, cpus_per_task=cluster.cpus_per_task, nodes=1, name=name,
                                   slurm_signal_delay_s=120)
@@ -266,7 +271,7 @@ def sweep(configs: Sequence[Any], store: RunStore, cluster: ClusterOptions, *, d
             folder = store.root / "_sweeps" / "logs"
             ex = _executor(folder, cluster, f"cgh-{exp}-{key[:8]}")
             job = ex.submit(GroupJob(group, str(store.root), data_root, device, checkpoint_every_steps,
-                                     distributed=cluster.gpus_per_node > 1))
+                                     distributed=cluster.ddp and cluster.gpus_per_node > 1))
             record = {"job_id": str(job.job_id), "executor": cluster.executor, "host": socket.gethostname(),
                       "submitted_at": time.time(), "folder": str(folder),
                       "controller_pid": getattr(getattr(job, "_process", None), "pid", None),

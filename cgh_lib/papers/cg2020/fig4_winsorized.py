@@ -30,7 +30,7 @@ from torch import nn
 
 from cgh_lib.data.tensors import TensorData, corrupt_labels
 from cgh_lib.errors import UserError
-from cgh_lib.grads.aggregators import WinsorizedAggregator
+from cgh_lib.grads.aggregators import WinsorizedAggregator, winsorize_kernel
 from cgh_lib.models.mlp import mlp
 from cgh_lib.papers.cg2020.fig1_label_noise import load_data
 from cgh_lib.papers.cg2020.mlp_config import validate_mlp_run
@@ -210,7 +210,9 @@ def run_group(configs: Sequence[WinsorizedConfig], opts: RunOptions) -> list[Run
         prov = provenance(opts.torch_device())
         arrays, timing = train_run(cfg, data, opts)
         prov.update(wall_time_s=round(timing.extra["wall_s"], 3), train_time_s=round(timing.train_s, 3),
-                    eval_time_s=round(timing.eval_s, 3), resumed=timing.resumed, data=data.describe())
+                    eval_time_s=round(timing.eval_s, 3), resumed=timing.resumed, data=data.describe(),
+                    winsorize_kernel="none (c = 0: plain SGD)" if cfg.c == 0 else (
+                        "topk (GPU)" if opts.torch_device().type == "cuda" else winsorize_kernel()))
         final = {m: float(arrays[m][-1]) for m in METRICS}
         final.update(step=int(arrays["step"][-1]), overfit=float(arrays["overfit"][-1]),
                      proper_acc=float(1 - arrays["corrupt"].mean()))

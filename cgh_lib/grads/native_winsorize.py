@@ -2,7 +2,7 @@
 
 Why this mechanism (see README "Winsorization kernels"): the kernel is a few
 hundred lines of plain C++ with GCC/Clang vector extensions, no torch headers,
-so it builds in ~1-3 s with whatever C++ compiler the machine has (g++ or
+so it builds in ~5 s of CPU with whatever C++ compiler the machine has (g++ or
 clang++; x86 with or without AVX-512, ARM), is cached on disk per source,
 compiler and CPU, and does not depend on torch's C++ ABI. A
 `torch.utils.cpp_extension` build takes ~1 min (torch headers) and breaks
@@ -12,11 +12,11 @@ caller falls back to the eager torch kernel.
 
 Two entry points, both bit-equal to `winsorized_mean_reference` (clip every
 coordinate's B values to its (c+1)-th smallest / largest, add the clipped
-values in batch order in float64, divide by B, round once to float32):
+values in batch order in float32, divide by B):
 
-* ``rows(x [B, w])``: winsorized mean of materialized per-example values
+* ``winsor_rows(x [B, w])``: winsorized mean of materialized per-example values
   (biases, the BatchNorm shared-forward path, any per-example tensor);
-* ``outer(dz [B, out], a [B, in])``: the winsorized mean of the per-example
+* ``winsor_outer(dz [B, out], a [B, in])``: the winsorized mean of the per-example
   weight gradients ``dz[b, o] * a[b, i]`` of a Linear layer, generated tile by
   tile in registers and never written to memory (the [B, out, in] tensor that
   materializing needs is what made winsorization ~20x an SGD step).
@@ -24,7 +24,9 @@ values in batch order in float64, divide by B, round once to float32):
 Per coordinate the kernel keeps the c+1 largest and c+1 smallest values seen
 so far in registers, inserting each new value with a min/max compare-exchange
 chain (exact with ties, no branches), then makes a second pass that clips and
-sums. Column tiles are split over torch's thread count for large layers.
+sums. For a Linear layer with non-negative inputs (ReLU, pixels) the largest
+values can only come from examples with dz > 0 and the smallest from dz < 0,
+so each value goes through one chain instead of two. Column tiles are split over torch's thread count for large layers.
 """
 
 from __future__ import annotations
@@ -43,7 +45,6 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-MAX_TEMPLATE_K = 10  # c <= 9 run with the lists in registers; larger c use a generic loop
 
 _SOURCE = r"""
 #include <cstdint>

@@ -272,3 +272,19 @@ def test_bad_input():
         coherence(net, x, y, chunk_size=0)
     with pytest.raises(UserError, match="method"):
         coherence(net, x, y, method="exact")
+
+
+def test_accumulator_over_batches_equals_one_call_and_reports_the_loss():
+    from cgh_lib.grads import CoherenceAccumulator
+    net = bn_net()
+    x = torch.randn(21, 2, 8, 8, dtype=torch.float64)
+    y = torch.randint(0, 3, (21,))
+    whole = coherence(net, x, y)
+    acc = CoherenceAccumulator(net)
+    for a, b in ((0, 8), (8, 13), (13, 21)):
+        acc.add(x[a:b], y[a:b])
+    part = acc.result()
+    assert part.m == 21 and part.alpha == pytest.approx(whole.alpha, rel=1e-10)
+    net.eval()
+    assert whole.loss == pytest.approx(float(F.cross_entropy(net(x), y)), rel=1e-10)
+    assert coherence(net, x, y, method="vmap").loss == pytest.approx(whole.loss, rel=1e-10)

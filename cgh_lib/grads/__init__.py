@@ -26,6 +26,7 @@ from cgh_lib.grads.batchnorm import (  # noqa: F401
 from cgh_lib.grads.coherence import (  # noqa: F401
     COHERENCE_METHODS,
     Coherence,
+    CoherenceAccumulator,
     LayerCoherence,
     coherence,
     coherence_of_vectors,

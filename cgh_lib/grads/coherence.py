@@ -43,9 +43,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cgh_lib.errors import UserError, choice_error
-from cgh_lib.grads.per_example import per_example_grads, unwrap
+from cgh_lib.grads.per_example import per_example_grads_with_loss, unwrap
 
-__all__ = ["Coherence", "LayerCoherence", "coherence", "COHERENCE_METHODS", "stylized_minibatch_alpha",
+__all__ = ["Coherence", "CoherenceAccumulator", "LayerCoherence", "coherence", "COHERENCE_METHODS", "stylized_minibatch_alpha",
            "coherence_of_vectors"]
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
@@ -67,7 +67,7 @@ class Coherence:
     """Result of `coherence`: `alpha` in [0, 1], `ratio` = m * alpha in [0, m] (alpha / alpha_perp),
     `m` the sample size, `per_layer` {module name: LayerCoherence(alpha, share)}, `method`
     the path taken ('fast' or 'vmap'), and the raw sums (`sum_sq_norm` = ||sum_i g_i||^2,
-    `sum_norm_sq` = sum_i ||g_i||^2) for callers that pool samples."""
+    `sum_norm_sq` = sum_i ||g_i||^2), and `loss`, the sample's mean loss."""
 
     alpha: float
     ratio: float
@@ -76,6 +76,7 @@ class Coherence:
     method: str
     sum_sq_norm: float
     sum_norm_sq: float
+    loss: float = float("nan")  # mean per-example loss on the sample (free: same forward)
 
     @property
     def alpha_perp(self) -> float:
@@ -167,8 +168,8 @@ def _bn_sq(mod: _BN, a: Tensor, dz: Tensor, weight: bool, bias: bool) -> dict[st
 
 
 def _fast_chunk(model: nn.Module, mods: dict[nn.Module, str], loss_fn: LossFn, x: Tensor, y: Tensor,
-                params: dict[str, nn.Parameter]) -> tuple[dict[str, Tensor], dict[str, Tensor]] | None:
-    """One forward with hooks and one backward: ({param: sum_i g_i}, {param: sum_i ||g_i||^2}).
+                params: dict[str, nn.Parameter]) -> tuple[dict[str, Tensor], dict[str, Tensor], Tensor] | None:
+    """One forward with hooks and one backward: ({param: sum_i g_i}, {param: sum_i ||g_i||^2}, sum_i loss_i).
     None when a module ran more than once or saw a leading dim other than the batch."""
     records: list[tuple[nn.Module, Tensor, Tensor]] = []
 
@@ -209,7 +210,7 @@ def _fast_chunk(model: nn.Module, mods: dict[nn.Module, str], loss_fn: LossFn, x
             part = _bn_sq(mod, a, dz, w_ok, b_ok)
         for k, v in part.items():
             sq[prefix + k] = v.double().sum()
-    return sums, sq
+    return sums, sq, losses.detach().double().sum()
 
 
 def _losses(model: nn.Module, loss_fn: LossFn, x: Tensor, y: Tensor) -> Tensor:
@@ -221,28 +222,90 @@ def _losses(model: nn.Module, loss_fn: LossFn, x: Tensor, y: Tensor) -> Tensor:
 
 
 def _vmap_chunk(model: nn.Module, loss_fn: LossFn, x: Tensor, y: Tensor
-                ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+                ) -> tuple[dict[str, Tensor], dict[str, Tensor], Tensor]:
     """Generic fallback: materialize this chunk's per-example gradients by vmap and fold them."""
     _losses(model, loss_fn, x[:1], y[:1])  # check the loss contract once, on one example
-    g = per_example_grads(model, lambda o, t: loss_fn(o, t).sum(), x, y, method="vmap")
+    g, mean_loss = per_example_grads_with_loss(model, lambda o, t: loss_fn(o, t).sum(), x, y, method="vmap")
     return ({n: v.sum(0) for n, v in g.items()},
-            {n: v.double().reshape(v.shape[0], -1).square().sum() for n, v in g.items()})
+            {n: v.double().reshape(v.shape[0], -1).square().sum() for n, v in g.items()},
+            mean_loss.double() * x.shape[0])
 
 
 # ------------------------------------------------------------------ public API
-def _check(model: nn.Module, x: Tensor, y: Tensor) -> dict[str, nn.Parameter]:
+def _check_batch(x: Tensor, y: Tensor) -> None:
     if not isinstance(x, Tensor) or not isinstance(y, Tensor):
         raise UserError(f"x and y must be tensors, got {type(x).__name__} and {type(y).__name__}")
     if x.dim() == 0 or x.shape[0] == 0:
         raise UserError("coherence needs a sample of at least 2 examples, got an empty one")
     if y.dim() == 0 or x.shape[0] != y.shape[0]:
         raise UserError(f"x has {x.shape[0]} examples but y has {y.shape[0] if y.dim() else 'a scalar'}")
-    if x.shape[0] < 2:
-        raise UserError("coherence needs a sample of at least 2 examples (m = 1 gives alpha = 1 trivially), got m = 1")
-    params = {n: p for n, p in model.named_parameters() if p.requires_grad}
-    if not params:
-        raise UserError("the model has no trainable parameters (requires_grad=True), so it has no gradients")
-    return params
+
+
+class CoherenceAccumulator:
+    """The two running sums over a sample fed in batches (e.g. from a DataLoader, for samples
+    that do not fit in memory): ``acc.add(x, y)`` per batch, then ``acc.result()``. The model
+    must not change between calls. `coherence` is this over one (x, y) in chunks."""
+
+    def __init__(self, model: nn.Module, loss_fn: LossFn | None = None, chunk_size: int | None = None,
+                 method: str = "auto") -> None:
+        if method not in COHERENCE_METHODS:
+            raise choice_error("coherence method", method, COHERENCE_METHODS)
+        if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int)
+                                       or chunk_size < 1):
+            raise UserError(f"chunk_size must be a positive integer or None, got {chunk_size!r}")
+        self.net = unwrap(model)
+        self.params = {n: p for n, p in self.net.named_parameters() if p.requires_grad}
+        if not self.params:
+            raise UserError("the model has no trainable parameters (requires_grad=True), so it has no gradients")
+        self.loss_fn = loss_fn or _default_loss
+        self.method = method
+        self.mods = _fast_modules(self.net) if method != "vmap" else None
+        if method == "fast" and self.mods is None:
+            raise UserError("method='fast' needs every trainable parameter in a Linear, Conv2d (groups=1) or "
+                            "BatchNorm (with running stats); use method='auto' or 'vmap'")
+        self.used = "fast" if self.mods is not None else "vmap"
+        self.step = chunk_size or (256 if self.mods is not None else 64)
+        self.sums: dict[str, Tensor] = {}
+        self.sq: dict[str, Tensor] = {}
+        self.m = 0
+        self.loss_sum = 0.0
+
+    def add(self, x: Tensor, y: Tensor) -> None:
+        """Fold the examples of (x, y) into the sums (BatchNorm in eval mode meanwhile)."""
+        _check_batch(x, y)
+        net = self.net
+        modes = {m: m.training for m in net.modules()}
+        for m in net.modules():
+            if isinstance(m, _BN):
+                m.eval()
+        try:
+            with torch.enable_grad():
+                for s in range(0, x.shape[0], self.step):
+                    xc, yc = x[s:s + self.step], y[s:s + self.step]
+                    res = (_fast_chunk(net, self.mods, self.loss_fn, xc, yc, self.params)
+                           if self.used == "fast" else None)
+                    if res is None:
+                        if self.used == "fast" and self.method == "fast":
+                            raise UserError("method='fast': a module ran twice per forward or saw inputs not "
+                                            "indexed by example; use method='vmap'")
+                        self.used = "vmap"
+                        res = _vmap_chunk(net, self.loss_fn, xc, yc)
+                    for n, v in res[0].items():
+                        self.sums[n] = self.sums[n] + v if n in self.sums else v.clone()
+                    for n, v in res[1].items():
+                        self.sq[n] = self.sq[n] + v if n in self.sq else v
+                    self.loss_sum += float(res[2])
+                    self.m += xc.shape[0]
+        finally:
+            for m, mode in modes.items():
+                m.train(mode)
+
+    def result(self) -> Coherence:
+        if self.m < 2:
+            raise UserError(f"coherence needs a sample of at least 2 examples (m = 1 gives alpha = 1 trivially), "
+                            f"got m = {self.m}" if self.m else "coherence needs a sample of at least 2 examples, "
+                            "got an empty one")
+        return _assemble(self.params, self.sums, self.sq, self.m, self.used, self.loss_sum / self.m)
 
 
 def coherence(model: nn.Module, x: Tensor, y: Tensor, loss_fn: LossFn | None = None,
@@ -256,49 +319,16 @@ def coherence(model: nn.Module, x: Tensor, y: Tensor, loss_fn: LossFn | None = N
     in eval mode during the measurement; every module's mode is restored afterwards. No
     `.grad` is touched.
     """
-    if method not in COHERENCE_METHODS:
-        raise choice_error("coherence method", method, COHERENCE_METHODS)
-    if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
-        raise UserError(f"chunk_size must be a positive integer or None, got {chunk_size!r}")
-    net = unwrap(model)
-    params = _check(net, x, y)
-    loss_fn = loss_fn or _default_loss
-    mods = _fast_modules(net) if method != "vmap" else None
-    if method == "fast" and mods is None:
-        raise UserError("method='fast' needs every trainable parameter in a Linear, Conv2d (groups=1) or "
-                        "BatchNorm (with running stats); use method='auto' or 'vmap'")
-    modes = {m: m.training for m in net.modules()}
-    for m in net.modules():
-        if isinstance(m, _BN):
-            m.eval()
-    m_total = x.shape[0]
-    used = "fast" if mods is not None else "vmap"
-    step = chunk_size or (256 if mods is not None else 64)
-    sums: dict[str, Tensor] = {}
-    sq: dict[str, Tensor] = {}
-    try:
-        with torch.enable_grad():
-            for s in range(0, m_total, step):
-                xc, yc = x[s:s + step], y[s:s + step]
-                res = _fast_chunk(net, mods, loss_fn, xc, yc, params) if used == "fast" else None
-                if res is None:
-                    if used == "fast" and method == "fast":
-                        raise UserError("method='fast': a module ran twice per forward or saw inputs not indexed "
-                                        "by example; use method='vmap'")
-                    used = "vmap"
-                    res = _vmap_chunk(net, loss_fn, xc, yc)
-                for n, v in res[0].items():
-                    sums[n] = sums[n] + v if n in sums else v.clone()
-                for n, v in res[1].items():
-                    sq[n] = sq[n] + v if n in sq else v
-    finally:
-        for m, mode in modes.items():
-            m.train(mode)
-    return _assemble(params, sums, sq, m_total, used)
+    _check_batch(x, y)
+    if x.shape[0] < 2:
+        raise UserError("coherence needs a sample of at least 2 examples (m = 1 gives alpha = 1 trivially), got m = 1")
+    acc = CoherenceAccumulator(model, loss_fn, chunk_size, method)
+    acc.add(x, y)
+    return acc.result()
 
 
 def _assemble(params: dict[str, nn.Parameter], sums: dict[str, Tensor], sq: dict[str, Tensor],
-              m: int, method: str) -> Coherence:
+              m: int, method: str, loss: float) -> Coherence:
     layers: dict[str, list[float]] = {}
     for n in params:
         lay = layers.setdefault(_layer_of(n), [0.0, 0.0])
@@ -310,7 +340,7 @@ def _assemble(params: dict[str, nn.Parameter], sums: dict[str, Tensor], sq: dict
     per_layer = {name: LayerCoherence(s / (m * q) if q > 0 else nan, q / q_tot if q_tot > 0 else nan)
                  for name, (s, q) in layers.items()}
     alpha = s_tot / (m * q_tot) if q_tot > 0 else nan
-    return Coherence(alpha, m * alpha, m, per_layer, method, s_tot, q_tot)
+    return Coherence(alpha, m * alpha, m, per_layer, method, s_tot, q_tot, loss)
 
 
 def coherence_of_vectors(g: Tensor) -> float:

@@ -314,5 +314,36 @@ def measured_gap(run: RunResult) -> tuple[float, float]:
     return f["train_acc"] - f["test_acc"], f["test_loss"] - f["train_loss"]
 
 
-__all__ = ["GMCoherenceMLPConfig", "GMCoherenceCNNConfig", "fig3_configs", "fig3_runs", "figure3_configs",
-           "curves", "Curves", "theorem1_term", "measured_gap", "LayerCoherence"]
+
+
+def fig3_runs_by_seed(profile: str, data_root: str | None = None, device: str = "auto",
+                      overrides: dict[str, Any] | None = None, archs: Sequence[str] = ARCHS,
+                      seeds: Sequence[int] | None = None) -> dict[int, dict[tuple[str, float], RunResult]]:
+    """{seed: {(arch, noise): run}}: every run the figure shows (trained if missing)."""
+    out: dict[int, dict[tuple[str, float], RunResult]] = {}
+    for a in archs:
+        for (n, s), r in fig3_runs(profile, a, data_root, device, (overrides or {}).get(a), seeds).items():
+            out.setdefault(s, {})[(a, n)] = r
+    return out
+
+
+# ------------------------------------------------------------------ Figure 4: M3 vs SGD at 50% noise
+FIG4_AGGREGATORS = ("sgd", "m3")
+
+
+def fig4_configs(profile: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """{aggregator: config}: WS Figure 3's 50%-noise runs (``ws-aggregators``). The CPU profiles reuse
+    WS Fig 3's small-CNN runs as they are; the paper profile sets model=resnet50 (blog Fig. 4) on the
+    WS §3 recipe (ImageNet, batch 256 / M3 264, lr 0.1 x0.1 at 30/60 of 90, no momentum)."""
+    over = dict(overrides or {})
+    if profile == "paper":
+        over.setdefault("model", "resnet50")
+    cfgs = ws.figure_configs("ws-fig3", profile, over or None)
+    return {agg: cfgs[(agg, 0.5, 0)] for agg in FIG4_AGGREGATORS}
+
+
+def fig4_runs(profile: str, data_root: str | None = None, device: str = "auto",
+              overrides: dict[str, Any] | None = None) -> dict[str, RunResult]:
+    cfgs = fig4_configs(profile, overrides)
+    res = ensure_runs(list(cfgs.values()), RunOptions(data_root=data_root, device=device, progress=False))
+    return dict(zip(cfgs, res))

@@ -89,8 +89,9 @@ def _real_above_random(runs: Runs) -> list[Item]:
         for split in ("train", "test"):
             _, real = _ratio(runs, (a, 0.0), split)
             _, rand = _ratio(runs, (a, 1.0), split)
-            # the smallest real/random ratio over all measurements: > 1 means above at every one
-            out.append(Item(f"{a}, {split} sample", float(np.nanmin(real / rand)), 1.0, "min real/random"))
+            # share of the measurements after step 0 (the untrained nets) at which real is above random
+            out.append(Item(f"{a}, {split} sample", float(np.mean(real[1:] > rand[1:])), 0.8,
+                            "share of measurements", "80%"))
     return out
 
 
@@ -134,9 +135,9 @@ def _theorem1(runs: Runs) -> list[Item]:
         t_real, t_rand = theorem1_term(curves(runs[(a, 0.0)])), theorem1_term(curves(runs[(a, 1.0)]))
         g_real, g_rand = measured_gap(runs[(a, 0.0)])[0], measured_gap(runs[(a, 1.0)])[0]
         # +1 when the term orders (real, random) as the accuracy gaps are ordered, -1 when not
-        agree = 1.0 if (t_real < t_rand) == (g_real < g_rand) else -1.0
-        out.append(Item(f"{a}: term {t_real:.1f} vs {t_rand:.1f}, gap {g_real:+.3f} vs {g_rand:+.3f}", agree, 0.0,
-                        "same order"))
+        agree = 1.0 if (t_real < t_rand) == (g_real < g_rand) else 0.0
+        out.append(Item(f"{a}: term real {t_real:.2f} vs random {t_rand:.2f}, accuracy gap real {g_real:+.3f} vs "
+                        f"random {g_rand:+.3f}; same order (1 = yes)", agree, 0.0))
     return out
 
 
@@ -149,10 +150,11 @@ RANDOM_FITS = Precondition("the random-label runs fit part of their labels (trai
                            _random_memorizes, Cmp(">", 0.1, "10 classes: chance is 10%; 10 points is clearly above it"))
 
 FIG3_CLAIMS = [
-    Claim("real-above-random", "blog Fig. 3", "Coherence is higher on real than on random labels at every measurement",
+    Claim("real-above-random", "blog Fig. 3", "Coherence is higher on real than on random labels through training "
+          "(at 80% or more of the measurements after step 0, on the train and on the test sample)",
           "Real ImageNet shows much higher coherence than random", BLOG,
-          "smallest ratio of real to random alpha/alpha_perp over the log-schedule measurements",
-          _real_above_random, Cmp(">", 0.0)),
+          "share of the log-schedule measurements after step 0 with real alpha/alpha_perp above random",
+          _real_above_random, Cmp(">=", 0.0)),
     Claim("real-dozens", "blog Fig. 3", "On real labels each example helps dozens of others (median ratio >= 24)",
           "each example helping dozens of other examples in the sample for much of the training", BLOG,
           "median train-sample alpha/alpha_perp after step 0 (scales with m: the paper's m is 50,000)",
@@ -175,7 +177,8 @@ FIG3_CLAIMS = [
           "Theorem 1's coherence term sum eta_t sqrt(2(1 - alpha_t)) orders real vs random as the measured gaps are",
           "Coherence enters through √(1−α). Perfectly coherent steps (α=1) add nothing to the gap; orthogonal or "
           "zero-mean steps add the most.", NOTES,
-          "sign agreement of (term real < term random) and (gap real < gap random); train-sample alpha",
+          "whether the term is smaller for real than for random labels exactly when the final train-test accuracy gap is; "
+          "train-sample alpha",
           _theorem1, Cmp(">", 0.0)),
 ]
 

@@ -32,7 +32,8 @@ def test_example_exact_values():
     assert np.all(rand.w[:, 5] == 0) and np.allclose(rand.ratio, 1.0)
     # GD moves the shared weight faster than each idiosyncratic one on real data
     assert real.w[1, 5] > real.w[1, 0] > 0
-    assert all(r["verdict"] == "holds" for r in ex.example_claims({"real": real, "random": rand}))
+    from cgh_lib.book.claims import evaluate_figure
+    assert [v.verdict for v in evaluate_figure("gm-fig1", "smoke")] == ["holds"] * 3
 
 
 def test_example_bad_input():
@@ -117,10 +118,13 @@ def test_theorem1_term_by_hand(smoke_runs):
 
 
 def test_fig3_claims_evaluate_on_smoke(smoke_runs):
-    rows = gm_claims.evaluate(gm_claims.FIG3_CLAIMS, smoke_runs)
-    assert len(rows) == len(gm_claims.FIG3_CLAIMS)
-    assert all(re.match(r"holds|fails|mixed \d+/\d+|n/a|missing", r["verdict"]) for r in rows)
-    assert gm_claims.evaluate(gm_claims.FIG3_CLAIMS, {0: None})[0]["verdict"] == "missing"
+    from cgh_lib.book.claims import evaluate_figure
+    from cgh_lib.store.runstore import RunStore
+    verdicts = evaluate_figure("gm-fig3", "smoke", store=RunStore(smoke_runs[0][("mlp", 0.0)].path.parent.parent))
+    assert [v.claim.id for v in verdicts] == [c.id for c in gm_claims.FIG3_CLAIMS]
+    assert all(re.match(r"holds|fails|mixed \d+/\d+|n/a", v.verdict) for v in verdicts)
+    # the claim configs are the figure's configs, so the smoke runs above are found
+    assert set(gm_claims.fig3_claim_configs("smoke", 0)) == set(smoke_runs[0])
 
 
 def test_bad_coherence_sample_size():
@@ -149,14 +153,10 @@ def _norm(s: str) -> str:
     return re.sub(r"\s+", " ", s).strip()
 
 
-def test_every_quote_occurs_in_its_text():
-    papers = REPO.parent / "shared" / "papers"
-    if not papers.is_dir():
+def test_every_quote_occurs_in_the_gm2022_texts():
+    from cgh_lib.book.claims import paper_text
+    if not (REPO.parent / "shared" / "papers").is_dir():
         pytest.skip("paper texts not found")
-    for c in gm_claims.FIG3_CLAIMS + gm_claims.FIG4_CLAIMS:
-        assert _norm(c.quote) in _norm((papers / c.source).read_text(encoding="utf-8")), c.id
-    notes = _norm((papers / "generalization-mystery-2022-notes.md").read_text(encoding="utf-8"))
-    t = {k: ex.train_gd(k) for k in ex.DATASETS}
-    for row in ex.example_claims(t):
-        quote = row["quote"].split("\u201d")[0].lstrip("\u201c")
-        assert _norm(quote) in notes, quote
+    text = paper_text("GM2022")
+    for c in gm_claims.FIG1_CLAIMS + gm_claims.FIG3_CLAIMS + gm_claims.FIG4_CLAIMS:
+        assert _norm(c.quote) in text, c.id

@@ -45,8 +45,9 @@ real data and to the memorizing $(1,1,1,1,0,0)$ with test error 1.0 on random da
     ("code", '''import pandas as pd
 from IPython.display import Markdown, display
 
-from cgh_lib.papers.gm2022 import example as ex
+from cgh_lib.book import claims
 from cgh_lib.book.plotting import stamp
+from cgh_lib.papers.gm2022 import example as ex
 from cgh_lib.store.provenance import provenance
 
 traces = {k: ex.train_gd(k, **overrides) for k in ex.DATASETS}
@@ -58,7 +59,7 @@ stamp(fig, f"profile: {profile} | exact GD on the §3 example, float64 | commit 
     ("md", CLAIMS_MD),
     ("code", '''pd.set_option("display.max_colwidth", None)
 display(pd.DataFrame(ex.example_rows(traces)).style.hide(axis="index"))
-display(pd.DataFrame(ex.example_claims(traces)).style.hide(axis="index"))'''),
+display(claims.claims_table("gm-fig1", profile))'''),
     ("md", r'''## The idea, interactively (blog Figures 1-2)
 
 $k$ examples whose gradients are $g_j = s\,u + i\,e_j$: a shared direction $u$ (the part that
@@ -112,7 +113,7 @@ paper profile is CG2020's (full MNIST, 10⁵ steps, lr 0.1, batch 100), with $m$
     ("code", '''import pandas as pd
 from IPython.display import Markdown, display
 
-from cgh_lib.papers.gm2022 import claims as gm_claims
+from cgh_lib.book import claims
 from cgh_lib.papers.gm2022 import experiments as gm
 from cgh_lib.papers.gm2022 import plots as gm_plots
 
@@ -148,7 +149,8 @@ for arch in gm.ARCHS:
     display(Markdown(f"**{arch.upper()}**"))
     display(gm_plots.theorem1_table(runs).style.hide(axis="index"))'''),
     ("md", CLAIMS_MD),
-    ("code", '''display(pd.DataFrame(gm_claims.evaluate(gm_claims.FIG3_CLAIMS, by_seed)).style.hide(axis="index"))'''),
+    ("code", '''display(claims.claims_table("gm-fig3", profile, overrides))
+display(Markdown("\\n".join("- " + s for s in claims.outcome_sentences(claims.evaluate_figure("gm-fig3", profile, overrides)))))'''),
     ("md", '''## What we see
 
 Read the figures and the table for this profile. The **paper** profile (ResNet-50, ImageNet,
@@ -176,7 +178,7 @@ samples of pristine and corrupt training examples tracked each epoch). The **sma
     ("code", '''import pandas as pd
 from IPython.display import Markdown, display
 
-from cgh_lib.papers.gm2022 import claims as gm_claims
+from cgh_lib.book import claims
 from cgh_lib.papers.gm2022 import experiments as gm
 from cgh_lib.papers.ws import experiments as ws
 from cgh_lib.papers.ws import plots as ws_plots
@@ -187,8 +189,7 @@ display(Markdown(ws.profile_line("ws-fig3", profile, runs)))'''),
 ws_plots.stamp(fig, ws_plots.ws_stamp(profile, list(runs.values())))'''),
     ("md", CLAIMS_MD),
     ("code", '''pd.set_option("display.max_colwidth", None)
-seed = next(iter(runs.values())).config["seed"]
-display(pd.DataFrame(gm_claims.evaluate(gm_claims.FIG4_CLAIMS, {seed: runs})).style.hide(axis="index"))
+display(claims.claims_table("gm-fig4", profile, overrides))
 ws_plots.finals_table(runs)'''),
     ("md", '''## What we see
 

@@ -8,6 +8,7 @@
 
 from cgh_lib.book.registry import Figure, register_figure
 from cgh_lib.papers.gm2022 import experiments  # registers the experiments
+from cgh_lib.papers.gm2022 import claims  # noqa: F401,E402  (registers the claims)
 
 register_figure(
     Figure("gm-fig1", "notebooks/gm_fig1_illustrative_example.ipynb",

@@ -226,28 +226,3 @@ def toy_small_multiples(k: int = 2, fractions: Sequence[float] = (0.0, 0.5, 1.0)
 def png_data_uri(fig: plt.Figure) -> str:
     return "data:image/png;base64," + base64.b64encode(_png(fig)).decode()
 
-
-def example_claims(traces: dict[str, GDTrace], tol: float = 1e-3) -> list[dict[str, str]]:
-    """The §3 values of the reproduction notes (their derivation [D]), checked on the GD traces."""
-    notes = "generalization-mystery-2022-notes.md"
-    real, rand = traces["real"], traces["random"]
-    rows = []
-
-    def row(claim: str, quote: str, measured: str, ok: bool, reason: str) -> None:
-        rows.append({"claim": claim, "quote": f"\u201c{quote}\u201d ({notes})", "measured": measured,
-                     "verdict": "holds" if ok else "fails", "reason": reason})
-
-    row("alpha/alpha_perp of the 4 training gradients at w = 0 is 2.5 on real data, 1 on random data",
-        "α_4 = 0.625 and α/α⊥ = 2.5", f"real {real.ratio[0]:.4f}, random {rand.ratio[0]:.4f}",
-        abs(real.ratio[0] - 2.5) < 1e-9 and abs(rand.ratio[0] - 1) < 1e-9, "exact to 1e-9")
-    row("GD on real data converges to the minimum-norm interpolant, test error 0.04",
-        "GD converges to the minimum-norm interpolant w = (0.2, 0.2, 0.2, 0.2, 0, 0.8).",
-        f"w = ({', '.join(f'{v:.4f}' for v in real.w[-1])}), test error {real.test_error[-1]:.4f}",
-        bool(np.abs(real.w[-1] - [0.2, 0.2, 0.2, 0.2, 0, 0.8]).max() < tol and abs(real.test_error[-1] - 0.04) < tol),
-        f"every weight and the test error within {tol:g}")
-    row("GD on random data memorizes, w = (1, 1, 1, 1, 0, 0), test error 1.0",
-        "GD converges to w = (1,1,1,1,0,0); test prediction 0, test squared error 1.0.",
-        f"w = ({', '.join(f'{v:.4f}' for v in rand.w[-1])}), test error {rand.test_error[-1]:.4f}",
-        bool(np.abs(rand.w[-1] - [1, 1, 1, 1, 0, 0]).max() < tol and abs(rand.test_error[-1] - 1.0) < tol),
-        f"every weight and the test error within {tol:g}")
-    return rows

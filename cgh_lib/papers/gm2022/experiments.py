@@ -32,7 +32,8 @@ from cgh_lib.errors import UserError, choice_error
 from cgh_lib.grads.coherence import CoherenceAccumulator, LayerCoherence
 from cgh_lib.papers.cg2020 import fig1_label_noise as cg1
 from cgh_lib.papers.ws import experiments as ws
-from cgh_lib.store.experiments import Experiment, RunOptions, ensure_runs, group_key, make_config, register
+from cgh_lib.store.experiments import (Experiment, RunOptions, default_seeds, ensure_runs, group_key, make_config,
+                                       register)
 from cgh_lib.store.provenance import provenance
 from cgh_lib.store.runstore import RunResult
 from cgh_lib.train.eval_schedule import eval_steps
@@ -41,7 +42,6 @@ from cgh_lib.train.stacked import METRICS, StackSpec, train_stack
 
 ARCHS = ("mlp", "cnn")
 NOISES = (0.0, 1.0)
-SEEDS = {"smoke": (0,), "small": (0, 1, 2), "paper": (0,)}
 
 
 def _check_m(cfg: Any) -> None:
@@ -248,7 +248,7 @@ def fig3_configs(profile: str, arch: str, overrides: dict[str, Any] | None = Non
     if arch not in ARCHS:
         raise choice_error("architecture", arch, ARCHS)
     exp = "gm-coherence-mlp" if arch == "mlp" else "gm-coherence-cnn"
-    seeds = tuple(seeds) if seeds is not None else SEEDS.get(profile, (0,))
+    seeds = tuple(seeds) if seeds is not None else default_seeds(profile)
     return {(n, s): make_config(exp, profile, {**(overrides or {}), "noise": n, "seed": s})
             for s in seeds for n in NOISES}
 

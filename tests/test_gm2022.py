@@ -160,3 +160,10 @@ def test_every_quote_occurs_in_the_gm2022_texts():
     text = paper_text("GM2022")
     for c in gm_claims.FIG1_CLAIMS + gm_claims.FIG3_CLAIMS + gm_claims.FIG4_CLAIMS:
         assert _norm(c.quote) in text, c.id
+
+
+def test_small_mlp_has_one_seed_and_claims_use_the_cnn_alone_for_the_others():
+    assert gm.arch_seeds("mlp", "small") == (0,) and gm.arch_seeds("cnn", "small") == (0, 1, 2)
+    assert set(gm.fig3_configs("small", "mlp")) == {(0.0, 0), (1.0, 0)}
+    assert {a for a, _ in gm_claims.fig3_claim_configs("small", 0)} == {"mlp", "cnn"}
+    assert {a for a, _ in gm_claims.fig3_claim_configs("small", 2)} == {"cnn"}

@@ -105,21 +105,22 @@ def theorem1_table(runs: dict[tuple[float, int], RunResult]) -> pd.DataFrame:
 
 def fig3_stamp(profile: str, runs_by_seed: dict[int, dict[tuple[str, float], RunResult]], arch: str) -> str:
     runs = [r for by in runs_by_seed.values() for (a, _), r in by.items() if a == arch]
-    return (run_stamp(profile, runs) if arch == "mlp" else ws_stamp(profile, runs)) + \
-        f" | seeds {sorted(runs_by_seed)}"
+    seeds = sorted(s for s, by in runs_by_seed.items() if any(a == arch for a, _ in by))
+    return (run_stamp(profile, runs) if arch == "mlp" else ws_stamp(profile, runs)) + f" | seeds {seeds}"
 
 
 def fig3_profile_line(profile: str, runs_by_seed: dict[int, dict[tuple[str, float], RunResult]]) -> str:
     """Markdown: per architecture, the data, model, length, coherence sample sizes and seeds."""
-    parts = [f"**profile: {profile}** | seeds: {', '.join(map(str, sorted(runs_by_seed)))}"]
+    parts = [f"**profile: {profile}**"]
     first = runs_by_seed[min(runs_by_seed)]
     for (a, n), r in sorted(first.items()):
         if n != 0.0:
             continue
+        seeds = sorted(s for s, by in runs_by_seed.items() if (a, n) in by)
         c = r.config
         length = f"{c['steps']:,} steps, batch {c['batch_size']}, lr {c['lr']}" if a == "mlp" else (
             f"{c['epochs']} epochs, batch {c['batch_size']}, lr {c['lr']} ({c['schedule']}), momentum {c['momentum']}")
         model = f"MLP 784-{'-'.join(map(str, c['hidden']))}-10" if a == "mlp" else f"`{c['model']}`"
         parts.append(f"{a}: {model} on {r.provenance.get('data')}, {length}; coherence on {c['m_train']:,} train / "
-                     f"{c['m_test']:,} test examples")
+                     f"{c['m_test']:,} test examples; seeds {', '.join(map(str, seeds))}")
     return " | ".join(parts)

@@ -288,3 +288,23 @@ def test_accumulator_over_batches_equals_one_call_and_reports_the_loss():
     net.eval()
     assert whole.loss == pytest.approx(float(F.cross_entropy(net(x), y)), rel=1e-10)
     assert coherence(net, x, y, method="vmap").loss == pytest.approx(whole.loss, rel=1e-10)
+
+
+def test_torchvision_resnet_fast_path_matches_vmap():
+    """A real BatchNorm ResNet (in-place ReLUs, downsample branches, train mode) takes the fast path
+    and agrees with the generic per-example gradients; its train mode is restored."""
+    from cgh_lib.models.vision import build_vision_model
+    net = build_vision_model("resnet18", 4, seed=0).double()
+    with torch.no_grad():  # non-trivial running statistics
+        for m in net.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.running_var.uniform_(0.5, 2.0)
+    net.train()
+    x = torch.randn(5, 3, 32, 32, dtype=torch.float64)
+    y = torch.randint(0, 4, (5,))
+    fast = coherence(net, x, y)
+    slow = coherence(net, x, y, method="vmap")
+    assert fast.method == "fast" and net.training
+    assert fast.alpha == pytest.approx(slow.alpha, rel=1e-6)
+    for name, lc in slow.per_layer.items():
+        assert fast.per_layer[name].alpha == pytest.approx(lc.alpha, rel=1e-6, abs=1e-12), name

@@ -301,8 +301,23 @@ def curves(run: RunResult) -> Curves:
         step = a["step"].astype(np.int64)
         lr = np.full(len(step), float(c["lr"]))
     pick = {s: {k[len(f"probe_{s}_"):]: a[k] for k in a if k.startswith(f"probe_{s}_")} for s in ("train", "test")}
-    layers = run.provenance.get("layers") or sorted({k[:8] for k in pick["train"] if k.startswith("layer")})
+    layers = run.provenance.get("layers") or _cnn_layer_names(c) or sorted(
+        {k[:8] for k in pick["train"] if k.startswith("layer")})
     return Curves(step, lr, pick["train"], pick["test"], int(c["m_train"]), int(c["m_test"]), list(layers))
+
+
+def _cnn_layer_names(c: dict[str, Any]) -> list[str] | None:
+    """Module names behind the layer000.. keys of a WS-trainer run (the model is rebuilt, untrained)."""
+    from cgh_lib.models.vision import build_vision_model
+    try:
+        kw: dict[str, Any] = {}
+        if c["model"] == "small_cnn":
+            grey = c["dataset"] in ("fashion-mnist", "synthetic")
+            kw = dict(in_channels=1 if grey else 3, width=c["width"],
+                      image_size=(c["image_size"] or 28) if grey else (c["image_size"] or 32))
+        return layer_names(build_vision_model(c["model"], 10, seed=0, **kw))
+    except Exception:  # a label only: fall back to the keys
+        return None
 
 
 def theorem1_term(cv: Curves, which: str = "train") -> float:

@@ -79,8 +79,8 @@ def layer_figure(runs: dict[tuple[float, int], RunResult], title: str, split: st
         ax.set_xscale("symlog", linthresh=1)
         ax.set_yscale("log")
         ax.axhline(1, color="0.5", lw=0.8, ls=":")
-        ax.set_title(f"layer {names[j]!r} ({['first', 'middle', 'last'][min(2, idx.index(j)) if len(idx) == 3 else 0] if len(idx) == 3 else j})",
-                     fontsize=9)
+        pos = {3: ["first", "middle", "last"], 2: ["first", "last"]}.get(len(idx), [str(j) for j in idx])
+        ax.set_title(f"{pos[idx.index(j)]} layer: {names[j] or '(top)'}", fontsize=9)
         ax.set_xlabel("training step")
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7)

@@ -109,12 +109,18 @@ def test_cnn_probe_follows_the_log_schedule(smoke_runs):
 
 
 def test_theorem1_term_by_hand(smoke_runs):
-    cv = gm.curves(smoke_runs[0][("mlp", 0.0)])
+    cv = gm.curves(smoke_runs[0][("mlp", 0.0)])  # constant lr
     want = sum(cv.lr[j] * (cv.step[j + 1] - cv.step[j]) * math.sqrt(2 * (1 - cv.train["alpha"][j]))
                for j in range(len(cv.step) - 1))
     assert gm.theorem1_term(cv) == pytest.approx(want)
     # bounded by the alpha = 0 value and above the alpha = 1 value (zero)
-    assert 0 < gm.theorem1_term(cv) <= math.sqrt(2) * float(np.sum(cv.lr[:-1] * np.diff(cv.step))) + 1e-9
+    assert 0 < gm.theorem1_term(cv) <= math.sqrt(2) * float(np.sum(cv.lr_sums)) + 1e-9
+    # the CNN's step schedule (x0.1 at epoch 3 of 4): the step sizes summed step by step
+    cnn = smoke_runs[0][("cnn", 0.0)]
+    cc = gm.curves(cnn)
+    spe = math.ceil(cnn.config["n_train"] / cnn.config["batch_size"])
+    lrs = [0.1 if t < 3 * spe else 0.1 * 0.1 for t in range(int(cc.step[-1]))]
+    assert float(np.sum(cc.lr_sums)) == pytest.approx(sum(lrs))
 
 
 def test_fig3_claims_evaluate_on_smoke(smoke_runs):

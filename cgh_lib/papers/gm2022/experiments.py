@@ -280,6 +280,7 @@ class Curves:
 
     step: np.ndarray
     lr: np.ndarray            # lr of the step that follows each measurement
+    lr_sums: np.ndarray       # [len(step) - 1]: sum of eta_t over the steps between measurements j and j+1
     train: dict[str, np.ndarray]
     test: dict[str, np.ndarray]
     m_train: int
@@ -293,17 +294,25 @@ def curves(run: RunResult) -> Curves:
         step = a["probe_step"].astype(np.int64)
         lcfg = ws.WSConfig(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in c.items()
                              if k in ws.WSConfig.__dataclass_fields__}).loader_config()
-        n = int(str(run.provenance.get("data", "")).split("(")[1].split(" train")[0].replace(",", "")) \
-            if "(" in str(run.provenance.get("data", "")) else 0
+        data = str(run.provenance.get("data", ""))
+        n = int(data.split("(")[1].split(" train")[0].replace(",", "")) if "(" in data else 0
         spe = max(1, math.ceil(n / c["batch_size"])) if n else 1
-        lr = np.array([lr_at(lcfg, int(s) // spe, int(s)) for s in step])
+
+        def lr_of(t: int) -> float:
+            return lr_at(lcfg, t // spe, t)
     else:
         step = a["step"].astype(np.int64)
-        lr = np.full(len(step), float(c["lr"]))
+
+        def lr_of(t: int) -> float:
+            return float(c["lr"])
+    lr = np.array([lr_of(int(t)) for t in step])
+    # sum of the step sizes of the steps between consecutive measurements (exact, step by step)
+    lr_sums = np.array([sum(lr_of(t) for t in range(int(step[j]), int(step[j + 1])))
+                        for j in range(len(step) - 1)])
     pick = {s: {k[len(f"probe_{s}_"):]: a[k] for k in a if k.startswith(f"probe_{s}_")} for s in ("train", "test")}
     layers = run.provenance.get("layers") or _cnn_layer_names(c) or sorted(
         {k[:8] for k in pick["train"] if k.startswith("layer")})
-    return Curves(step, lr, pick["train"], pick["test"], int(c["m_train"]), int(c["m_test"]), list(layers))
+    return Curves(step, lr, lr_sums, pick["train"], pick["test"], int(c["m_train"]), int(c["m_test"]), list(layers))
 
 
 def _cnn_layer_names(c: dict[str, Any]) -> list[str] | None:
@@ -321,14 +330,11 @@ def _cnn_layer_names(c: dict[str, Any]) -> list[str] | None:
 
 
 def theorem1_term(cv: Curves, which: str = "train") -> float:
-    """sum_t eta_t sqrt(2 (1 - alpha_t)) over the run's steps, alpha held constant between
-    measurements (the log schedule measures only some steps); the factor prod(1 + eta_k beta)
-    and L^2/m of Theorem 1 are left out (beta is not measured)."""
+    """sum_t eta_t sqrt(2 (1 - alpha_t)) over the run's steps, with each step's own eta_t and alpha
+    held at its last measured value (the log schedule measures only some steps); the factor
+    prod(1 + eta_k beta) and L^2/m of Theorem 1 are left out (beta is not measured)."""
     alpha = (cv.train if which == "train" else cv.test)["alpha"]
-    total = 0.0
-    for j in range(len(cv.step) - 1):
-        total += float(cv.lr[j]) * (cv.step[j + 1] - cv.step[j]) * math.sqrt(max(0.0, 2 * (1 - alpha[j])))
-    return total
+    return float(sum(cv.lr_sums[j] * math.sqrt(max(0.0, 2 * (1 - alpha[j]))) for j in range(len(cv.step) - 1)))
 
 
 def measured_gap(run: RunResult) -> tuple[float, float]:

@@ -98,7 +98,10 @@ in the sample for much of the training", while "each random example helps less t
 on 0% (real) and 100% (random) label noise. At each step of a log schedule the hook computes
 `cgh_lib.grads.coherence` (per-example gradients, O(m): two running sums) on a fixed sample of
 training examples **with the labels they are trained on** (random ones for 100% noise) and a fixed
-sample of test examples with their true labels. **BatchNorm is in eval mode** (running statistics)
+sample of test examples with their true labels. (So the random-label run's test curve says how
+coherent the *true* labels look to a net trained on random ones; the blog does not say which
+labels its random-ImageNet test sample carried, and the real-vs-random claim below uses the train
+samples.) **BatchNorm is in eval mode** (running statistics)
 during the measurement, because in train mode an example's gradient depends on its batch; the
 texts do not say what the paper did. The ratio scales with the sample size $m$ (its range is
 $[0, m]$), so compare it with the paper's knowing $m$.

@@ -8,7 +8,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from cgh_lib.errors import UserError
-from cgh_lib.grads import coherence, coherence_of_vectors, flatten_grads, per_example_grads, stylized_minibatch_alpha
+from cgh_lib.grads import (
+    coherence,
+    coherence_of_vectors,
+    flatten_grads,
+    per_example_grads,
+    stylized_minibatch_alpha,
+)
 
 
 def brute_force(model: nn.Module, x, y, loss_fn=None):

@@ -9,6 +9,7 @@ import re
 import numpy as np
 import pytest
 import torch
+from conftest import REPO
 
 from cgh_lib.errors import UserError
 from cgh_lib.grads import coherence_of_vectors
@@ -16,7 +17,6 @@ from cgh_lib.papers.gm2022 import claims as gm_claims
 from cgh_lib.papers.gm2022 import example as ex
 from cgh_lib.papers.gm2022 import experiments as gm
 from cgh_lib.papers.ws import experiments as ws
-from conftest import REPO
 
 
 # ---------------------------------------------------------------- §3 example

@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tools.nbwrite import write  # noqa: E402
+from tools.nbwrite import write
 
 PARAMS = '''# Parameters (papermill / `cgh figure {fig} -p key=value`)
 profile = "smoke"          # smoke | small | paper

@@ -35,8 +35,9 @@ share-weighted average (GM2022's orthogonal decomposition).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -45,8 +46,15 @@ from torch import Tensor, nn
 from cgh_lib.errors import UserError, choice_error
 from cgh_lib.grads.per_example import per_example_grads_with_loss, unwrap
 
-__all__ = ["Coherence", "CoherenceAccumulator", "LayerCoherence", "coherence", "COHERENCE_METHODS", "stylized_minibatch_alpha",
-           "coherence_of_vectors"]
+__all__ = [
+    "COHERENCE_METHODS",
+    "Coherence",
+    "CoherenceAccumulator",
+    "LayerCoherence",
+    "coherence",
+    "coherence_of_vectors",
+    "stylized_minibatch_alpha",
+]
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 COHERENCE_METHODS = ("auto", "fast", "vmap")

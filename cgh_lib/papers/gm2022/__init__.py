@@ -7,8 +7,10 @@
 """
 
 from cgh_lib.book.registry import Figure, register_figure
-from cgh_lib.papers.gm2022 import experiments  # registers the experiments
-from cgh_lib.papers.gm2022 import claims  # noqa: F401,E402  (registers the claims)
+from cgh_lib.papers.gm2022 import (
+    claims,  # noqa: F401  (registers the claims)
+    experiments,  # registers the experiments
+)
 
 register_figure(
     Figure("gm-fig1", "notebooks/gm_fig1_illustrative_example.ipynb",

@@ -11,13 +11,30 @@ notes' reading of Theorem 1 and of §3 (each such claim says so in its section a
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 
-from cgh_lib.book.claims import Claim, Comparison, FigureClaims, Item, Precondition, f3, register_claims
+from cgh_lib.book.claims import (
+    Claim,
+    Comparison,
+    FigureClaims,
+    Item,
+    Precondition,
+    f3,
+    register_claims,
+)
 from cgh_lib.papers.gm2022 import example as ex
-from cgh_lib.papers.gm2022.experiments import ARCHS, arch_seeds, curves, fig3_configs, fig4_configs, measured_gap, theorem1_term
+from cgh_lib.papers.gm2022.experiments import (
+    ARCHS,
+    arch_seeds,
+    curves,
+    fig3_configs,
+    fig4_configs,
+    measured_gap,
+    theorem1_term,
+)
 
 Runs = Mapping[Any, Any]
 GM = "GM2022"

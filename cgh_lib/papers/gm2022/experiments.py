@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -29,11 +30,18 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from cgh_lib.data.images import sample_indices, stream_seed
 from cgh_lib.errors import UserError, choice_error
-from cgh_lib.grads.coherence import CoherenceAccumulator, LayerCoherence
+from cgh_lib.grads.coherence import CoherenceAccumulator
 from cgh_lib.papers.cg2020 import fig1_label_noise as cg1
 from cgh_lib.papers.ws import experiments as ws
-from cgh_lib.store.experiments import (Experiment, RunOptions, default_seeds, ensure_runs, group_key, make_config,
-                                       register)
+from cgh_lib.store.experiments import (
+    Experiment,
+    RunOptions,
+    default_seeds,
+    ensure_runs,
+    group_key,
+    make_config,
+    register,
+)
 from cgh_lib.store.provenance import provenance
 from cgh_lib.store.runstore import RunResult
 from cgh_lib.train.eval_schedule import eval_steps
@@ -130,7 +138,7 @@ def run_mlp_group(configs: Sequence[GMCoherenceMLPConfig], opts: RunOptions) -> 
         rows: list[dict[str, float]] = []
         for k in range(model.k):
             net = model.member(k).to(device)
-            row = {f"train_{n}": v for n, v in _measure(net, lambda: [(x_tr, y_tr[k])], device).items()}
+            row = {f"train_{n}": v for n, v in _measure(net, lambda k=k: [(x_tr, y_tr[k])], device).items()}
             row.update({f"test_{n}": v for n, v in _measure(net, lambda: [(x_te, y_te)], device).items()})
             rows.append(row)
         return {n: np.array([r[n] for r in rows]) for n in rows[0]}

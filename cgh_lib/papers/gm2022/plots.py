@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -10,7 +11,7 @@ import pandas as pd
 
 from cgh_lib.book.plotting import run_stamp, stamp  # noqa: F401  (re-exported for the notebooks)
 from cgh_lib.papers.gm2022.experiments import curves, measured_gap, theorem1_term
-from cgh_lib.papers.ws.plots import ws_stamp  # noqa: F401
+from cgh_lib.papers.ws.plots import ws_stamp
 from cgh_lib.store.runstore import RunResult
 
 SPLIT_STYLE = {"train": dict(color="tab:purple", ls="-"), "test": dict(color="tab:orange", ls="--")}

@@ -107,7 +107,9 @@ def theorem1_table(runs: dict[tuple[float, int], RunResult]) -> pd.DataFrame:
 def fig3_stamp(profile: str, runs_by_seed: dict[int, dict[tuple[str, float], RunResult]], arch: str) -> str:
     runs = [r for by in runs_by_seed.values() for (a, _), r in by.items() if a == arch]
     seeds = sorted(s for s, by in runs_by_seed.items() if any(a == arch for a, _ in by))
-    return (run_stamp(profile, runs) if arch == "mlp" else ws_stamp(profile, runs)) + f" | seeds {seeds}"
+    commits = sorted({(r.provenance.get("commit") or "?")[:7] for r in runs})
+    return (run_stamp(profile, runs) if arch == "mlp" else ws_stamp(profile, runs)) + \
+        f" | seeds {seeds} | run commits {', '.join(commits)}"
 
 
 def fig3_profile_line(profile: str, runs_by_seed: dict[int, dict[tuple[str, float], RunResult]]) -> str:

@@ -204,6 +204,8 @@ def test_cgh_claims_rejects_an_unknown_figure(capsys):
 
 def test_dashboard_has_a_column_per_profile(tmp_path):
     rows = cl.dashboard(store=RunStore(tmp_path), figures=["ws-fig8"])
-    assert rows and all(r[f"verdict_{p}"] == "missing" for r in rows for p in ("smoke", "small", "paper"))
+    from cgh_lib.store.experiments import PROFILES
+
+    assert rows and all(r[f"verdict_{p}"] == "missing" for r in rows for p in PROFILES)
     html = cl.dashboard_html(rows)
     assert html.count("<tr>") == len(rows) + 1 and "ws_fig8_winsorization_cifar10.html" in html

@@ -28,11 +28,16 @@ NOT_ALL_SEEDS = {
     "ws-rm3-batch": "seeds 1, 2 not run yet",
 }
 NOT_COMMITTED = {"ws-rm3-batch": "sweep runs not committed"}
+# figures computed in their notebook without the run store (each listed with why)
+NO_RUNS = {"gm-fig1": "the §3 example is an exact 6-weight GD computation done in the notebook"}
 
 
 @pytest.mark.parametrize("fig_id", sorted(f for f in figures() if f != DASHBOARD.id))
 def test_small_profile_runs_are_stored(fig_id):
     configs = figures()[fig_id].configs("small")
+    if fig_id in NO_RUNS:
+        assert not configs, f"{fig_id} is listed as run-free but registers configs"
+        pytest.skip(NO_RUNS[fig_id])
     assert configs, f"{fig_id} registers no configs"
     if fig_id in NOT_COMMITTED:
         pytest.skip(NOT_COMMITTED[fig_id])

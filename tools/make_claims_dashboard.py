@@ -16,7 +16,8 @@ INTRO = '''
 Each row is one sentence of a paper, quoted, and the statistic that tests it (see the
 figure's page for the statistic, its margin and precondition). One column per profile:
 **smoke** (generated data: exercises the code, not evidence), **small** (real data on a
-CPU, 3 seeds) and **paper** (the paper's settings, a GPU). Verdicts: ✅ *holds* / ❌ *fails*
+CPU, 3 seeds), **large** (the paper's settings on the data available offline, CPU hours; CG2020
+only) and **paper** (the paper's settings, a GPU). Verdicts: ✅ *holds* / ❌ *fails*
 when every seed agrees, 🟨 *mixed k/n* when k of n seeds hold, ⚪ *n/a* when the precondition
 that gives the comparison its meaning fails, ⬜ *missing* when the runs are not stored.
 Hover a verdict for its reason. Everything is read from the run store: this page trains

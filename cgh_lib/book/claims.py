@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from cgh_lib.errors import UserError, choice_error
-from cgh_lib.store.experiments import check_profile, default_seeds
+from cgh_lib.store.experiments import PROFILES, check_profile, default_seeds
 from cgh_lib.store.provenance import REPO_ROOT
 from cgh_lib.store.runstore import RunResult, RunStore
 
@@ -330,7 +330,11 @@ def evaluate_figure(figure: str, profile: str, overrides: Mapping[str, Any] | No
     seeds = list(fc.seeds(profile) if seeds is None else seeds)
     if not seeds:
         raise UserError(f"no seeds given for figure {figure}; accepted: a non-empty list of seeds")
-    loaded = {s: load_seed(fc.configs(profile, s, overrides), store) for s in seeds}
+    try:
+        loaded = {s: load_seed(fc.configs(profile, s, overrides), store) for s in seeds}
+    except (KeyError, UserError):  # a profile this figure does not define (e.g. `large` for WS)
+        return [Verdict(figure, profile, c, [SeedOutcome(s, "missing") for s in seeds], "missing",
+                        f"figure {figure} has no {profile} profile", "") for c in fc.claims]
     return [evaluate_claim(figure, profile, c, loaded) for c in fc.claims]
 
 
@@ -439,7 +443,7 @@ def outcomes_markdown(figure: str, profile: str, overrides: Mapping[str, Any] | 
 
 
 # --------------------------------------------------------------------------- the dashboard
-def dashboard(profiles: Sequence[str] = ("smoke", "small", "paper"), store: RunStore | None = None,
+def dashboard(profiles: Sequence[str] = PROFILES, store: RunStore | None = None,
               figures: Iterable[str] | None = None) -> list[dict[str, Any]]:
     """Every claim of every figure with its verdict at each profile (stored runs only)."""
     from cgh_lib.book.registry import figures as registered
@@ -460,7 +464,7 @@ def dashboard(profiles: Sequence[str] = ("smoke", "small", "paper"), store: RunS
     return rows
 
 
-def dashboard_html(rows: Sequence[Mapping[str, Any]], profiles: Sequence[str] = ("smoke", "small", "paper"),
+def dashboard_html(rows: Sequence[Mapping[str, Any]], profiles: Sequence[str] = PROFILES,
                    measured_profile: str = "small") -> str:
     """An HTML table: figure (linked), claim and quote, the paper's number, one verdict column per
     profile, and what we measured at ``measured_profile``."""
@@ -483,7 +487,7 @@ def dashboard_html(rows: Sequence[Mapping[str, Any]], profiles: Sequence[str] = 
     return (f'<table class="cgh-claims"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>')
 
 
-def dashboard_chart(rows: Sequence[Mapping[str, Any]], profiles: Sequence[str] = ("smoke", "small", "paper")) -> Any:
+def dashboard_chart(rows: Sequence[Mapping[str, Any]], profiles: Sequence[str] = PROFILES) -> Any:
     """Verdict counts per profile (a stacked bar per profile)."""
     import matplotlib.pyplot as plt
 

@@ -23,7 +23,6 @@ NOT_ALL_SEEDS = {
     "cg2020-fig4": "seeds 1, 2: ~20 CPU minutes each for the 25 cells, not run yet",
     "ws-fig2": "seeds 1, 2 not run yet",
     "ws-fig3": "seeds 1, 2 not run yet (Figure 2's runs)",
-    "ws-fig7": "seeds 1, 2 not run yet",
     "ws-rm3-batch": "seeds 1, 2 not run yet",
 }
 NOT_COMMITTED = {"ws-rm3-batch": "sweep runs not committed"}

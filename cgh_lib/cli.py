@@ -38,7 +38,7 @@ def cmd_run(a: argparse.Namespace) -> int:
     opts = RunOptions(data_root=a.data_root, device=a.device, store=RunStore(a.runs), force=a.force,
                       progress=not a.no_progress, checkpoint_every_steps=a.checkpoint_every_steps)
     opts.torch_device()  # validate before any work
-    cached = opts.store.has(cfg) and not a.force
+    cached = not a.force and opts.store.load(cfg) is not None  # (a damaged result is discarded here)
     (res,) = ensure_runs([cfg], opts)
     print(f"stored in {res.path}", file=sys.stderr)
     print(json.dumps(_json_safe({"experiment": a.experiment, "hash": config_hash(cfg), "cached": cached,
@@ -104,7 +104,19 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _on_sigterm(signum: int, frame: Any) -> None:
+    from cgh_lib.errors import Interrupted
+
+    raise Interrupted(signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    import signal
+
+    try:  # SIGTERM (a preemption) ends like Ctrl-C; inside training both wait for the step to end
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread
+        pass
     try:
         args = build_parser().parse_args(argv)
         if getattr(args, "profile", None) is not None:
@@ -114,9 +126,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as e:
         print(f"cgh: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:  # SIGINT, or SIGTERM (a preemption), stopped at a step boundary
         print("cgh: interrupted; the last checkpoint is kept, rerun the same command to resume", file=sys.stderr)
-        return 130
+        return 128 + int(getattr(e, "signum", 2))
 
 
 if __name__ == "__main__":

@@ -99,23 +99,35 @@ def group_key(configs: Sequence[Any]) -> str:
 
 
 def ensure_runs(configs: Sequence[Any], opts: RunOptions | None = None) -> list[RunResult]:
-    """Results for ``configs`` in order: cached where stored, trained where missing."""
+    """Results for ``configs`` in order: cached where stored, trained where missing.
+
+    ``opts.force`` recomputes even stored configs, but the stored result stays
+    in place until the new one is complete (the store swaps them). Each group is
+    trained under the store's lock on its configs, so a second process asking
+    for the same runs waits and then reads them instead of training them again.
+    """
     opts = opts or RunOptions()
     if not configs:
         return []
     exp = get_experiment(type(configs[0]).EXPERIMENT)
-    if opts.force:
-        for c in configs:
-            opts.store.delete(c)
     results: dict[str, RunResult] = {}
     missing: dict[Any, list[Any]] = {}
     for c in configs:
-        r = opts.store.load(c)
+        r = None if opts.force else opts.store.load(c)
         if r is not None:
             results[config_hash(c)] = r
         elif config_hash(c) not in {config_hash(m) for g in missing.values() for m in g}:
             missing.setdefault(exp.stack_key(c), []).append(c)
     for group in missing.values():
-        for c, r in zip(group, exp.run_group(group, opts)):
-            results[config_hash(c)] = r
+        with opts.store.lock(group):
+            todo = []
+            for c in group:  # another process may have stored it while we waited for the lock
+                r = None if opts.force else opts.store.load(c)
+                if r is not None:
+                    results[config_hash(c)] = r
+                else:
+                    todo.append(c)
+            if todo:
+                for c, r in zip(todo, exp.run_group(todo, opts)):
+                    results[config_hash(c)] = r
     return [results[config_hash(c)] for c in configs]

@@ -299,7 +299,8 @@ def run_group(configs: Sequence[LossReductionConfig], opts: RunOptions) -> list[
     arrays, timing = train_stack(data, members, spec, device=device, probe=_probe(plans, template, device),
                                  checkpoint=ckpt, checkpoint_every_s=opts.checkpoint_every_s,
                                  checkpoint_every_steps=opts.checkpoint_every_steps,
-                                 progress=opts.progress, desc=desc)
+                                 progress=opts.progress, desc=desc,
+                                 run_id=", ".join(config_hash(c) for c in configs))
     prov.update(wall_time_s=round(time.time() - t0 + timing.prior_wall_s, 3),
                 train_time_s=round(timing.train_s, 3), eval_and_stat_time_s=round(timing.eval_s, 3),
                 resumed=timing.resumed, stacked_with=len(configs), data=data.describe())

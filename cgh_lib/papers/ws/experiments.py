@@ -317,7 +317,8 @@ def run_one(cfg: WSConfig, opts: RunOptions,
 
     workers = int(os.environ.get("CGH_NUM_WORKERS", "8" if ctx.device.type == "cuda" else "0"))
     hist = train_with_loader(model, noisy, evals, cfg.loader_config(opts.progress and ctx.is_main, workers),
-                             aggregator=agg, checkpoint_path=ckpt, ctx=ctx, on_epoch_end=epoch_done)
+                             aggregator=agg, checkpoint_path=ckpt, ctx=ctx, on_epoch_end=epoch_done,
+                             checkpoint_every_steps=opts.checkpoint_every_steps, run_id=key)
     if ctx.is_main:
         arrays = _arrays(hist, noisy.corrupt_mask)
         final = {f"{g}_{m}": float(arrays[f"{g}_{m}"][-1]) for g in GROUPS for m in ("acc", "loss")}

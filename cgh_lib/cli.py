@@ -50,7 +50,13 @@ def cmd_figure(a: argparse.Namespace) -> int:
     from cgh_lib.book.build import execute_figure
     from cgh_lib.store.config import parse_kv
 
-    out = execute_figure(a.figure, a.profile, parse_kv(a.param), progress=not a.no_progress)
+    from cgh_lib.book.build import FigureFailed
+
+    try:
+        out = execute_figure(a.figure, a.profile, parse_kv(a.param), progress=not a.no_progress)
+    except FigureFailed as e:  # not the user's fault: one line, where the traceback is, exit 1
+        print(f"cgh: error: {e}", file=sys.stderr)
+        return 1
     print(out)
     return 0
 

@@ -13,6 +13,7 @@ import ast
 import datetime as _dt
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import time
@@ -26,6 +27,7 @@ from cgh_lib.store.provenance import REPO_ROOT
 
 EXECUTED_DIR = REPO_ROOT / "book" / "figures"
 BUILD_DIR = REPO_ROOT / "_build"
+FAILED_DIR = REPO_ROOT / ".cgh" / "failed"  # executed copies of failed runs (ignored by git and the book)
 RUNTIME_KEYS = ("profile",)
 
 
@@ -81,30 +83,106 @@ def is_up_to_date(fig: Figure, profile: str, params: dict[str, Any]) -> bool:
     return bool(info) and info.get("fingerprint") == fingerprint(fig, profile, params)
 
 
+class FigureFailed(Exception):
+    """A figure notebook failed for a reason other than bad input (a bug, a crash)."""
+
+
+def _type_name(v: Any) -> str:
+    return {dict: "a dict", list: "a list", tuple: "a list", str: "a string", bool: "true or false",
+            int: "a number", float: "a number"}.get(type(v), type(v).__name__)
+
+
+def validate_params(fig: Figure, profile: str, values: dict[str, Any]) -> None:
+    """Check a figure's parameters without running it (raises `UserError`, one line).
+
+    Each value must have its default's kind (a dict where the notebook has ``{}``,
+    a list where it has a list; anything where it has None); then the figure's
+    ``plan`` builds the configs the notebook would run (which validates every
+    override and sweep value), and `check_runnable` checks the device and, for
+    runs not yet stored, that their data are there and large enough.
+    """
+    from cgh_lib.store.experiments import check_runnable
+
+    defaults = notebook_parameters(fig)
+    params = {**{k: _literal(v) for k, v in defaults.items()}, **values}
+    for key, value in values.items():
+        default = _literal(defaults.get(key))
+        if default is None or value is None:
+            continue
+        kinds = {dict: (dict,), list: (list, tuple), tuple: (list, tuple), str: (str,), bool: (bool,),
+                 int: (int, float), float: (int, float)}.get(type(default))
+        if kinds and not (isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)):
+            raise UserError(f"parameter {key}={value!r} of figure {fig.id} is {_type_name(value)}; "
+                            f"accepted: {_type_name(default)}, e.g. {key}={default!r}")
+    if fig.plan is None:
+        return
+    try:
+        configs = fig.plan(profile, params)
+    except UserError:
+        raise
+    except (TypeError, ValueError, KeyError, AttributeError) as e:
+        raise UserError(f"parameters {values!r} are invalid for figure {fig.id} ({type(e).__name__}: {e}); "
+                        f"accepted: {', '.join(f'{k}={v}' for k, v in defaults.items())}") from None
+    check_runnable(configs, params.get("data_root"), params.get("device") or "auto")
+
+
+def _literal(v: Any) -> Any:
+    """papermill reports defaults as source text ('{}', '[0.0, 0.5]', 'None')."""
+    if isinstance(v, str):
+        try:
+            return ast.literal_eval(v)
+        except (ValueError, SyntaxError):
+            return v
+    return v
+
+
 def execute_figure(fig_id: str, profile: str, params: dict[str, str] | None = None,
                    progress: bool = True) -> Path:
-    """Run the figure's notebook with papermill at ``profile``; return the executed copy."""
+    """Run the figure's notebook with papermill at ``profile``; return the executed copy.
+
+    Parameters are validated before papermill starts, and papermill writes to a
+    temporary copy that replaces the executed one only on success: a failed run
+    never clobbers the last good figure. A `UserError` raised inside the
+    notebook is re-raised as itself (one line, exit 2); any other failure
+    raises `FigureFailed` naming the cell and the saved failed copy.
+    """
     import nbformat
     import papermill
 
     fig = get_figure(fig_id)
     check_profile(profile)
     values = coerce_params(fig, dict(params or {}))
+    validate_params(fig, profile, values)
     values["profile"] = profile
     out = executed_path(fig)
     out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.stem}.running-{os.getpid()}.ipynb")
     t0 = time.time()
-    papermill.execute_notebook(str(fig.source), str(out), parameters=values, kernel_name="python3",
-                               cwd=str(REPO_ROOT), progress_bar=progress, log_output=False)
-    nb = nbformat.read(str(out), as_version=4)
-    nb.metadata["cgh"] = {"figure": fig.id, "profile": profile, "params": values,
-                          "fingerprint": fingerprint(fig, profile, {k: v for k, v in values.items() if k != "profile"}),
-                          "executed_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                          "wall_s": round(time.time() - t0, 1)}
-    nbformat.write(nb, str(out))
+    try:
+        papermill.execute_notebook(str(fig.source), str(tmp), parameters=values, kernel_name="python3",
+                                   cwd=str(REPO_ROOT), progress_bar=progress, log_output=False)
+    except papermill.PapermillExecutionError as e:
+        failed = FAILED_DIR / out.name
+        failed.parent.mkdir(parents=True, exist_ok=True)
+        if tmp.exists():
+            os.replace(tmp, failed)
+        if e.ename in ("UserError", "Interrupted", "KeyboardInterrupt"):
+            raise UserError(str(e.evalue).strip().splitlines()[0] if str(e.evalue).strip() else e.ename) from None
+        raise FigureFailed(f"figure {fig.id} failed in cell {e.exec_count}: {e.ename}: "
+                           f"{str(e.evalue).strip().splitlines()[0] if str(e.evalue).strip() else ''} "
+                           f"(the executed notebook with the traceback: {failed})") from None
+    else:
+        nb = nbformat.read(str(tmp), as_version=4)
+        nb.metadata["cgh"] = {"figure": fig.id, "profile": profile, "params": values,
+                              "fingerprint": fingerprint(fig, profile,
+                                                         {k: v for k, v in values.items() if k != "profile"}),
+                              "executed_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                              "wall_s": round(time.time() - t0, 1)}
+        nbformat.write(nb, str(tmp))
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)  # only left by an interrupted execution
     return out
-
-
 def build_book(profile: str, force: bool = False, progress: bool = True) -> Path:
     """Execute every out-of-date figure notebook at ``profile`` and build the HTML site."""
     check_profile(profile)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 import torch
@@ -51,6 +52,8 @@ class Experiment:
     stack_key: Callable[[Any], Any]
     profiles: dict[str, dict[str, Any]]
     description: str
+    # dry check that the data a config needs is there (raises UserError), without training
+    check_data: Callable[[Any, str | None], None] | None = None
 
 
 EXPERIMENTS: dict[str, Experiment] = {}
@@ -96,6 +99,27 @@ def sweep_configs(experiment: str, profile: str, points: Iterable[dict[str, Any]
 def group_key(configs: Sequence[Any]) -> str:
     """Checkpoint key of a stack: a hash of its members' hashes, in order."""
     return hashlib.sha256(",".join(config_hash(c) for c in configs).encode()).hexdigest()[:16]
+
+
+def check_runnable(configs: Sequence[Any], data_root: str | None = None, device: str = "auto",
+                   store: RunStore | None = None) -> None:
+    """Everything `ensure_runs` would check before training, without training: the
+    device, and for configs not yet stored, that their data are there and large
+    enough (each distinct dataset once). Raises `UserError`."""
+    RunOptions(device=device).torch_device()
+    if data_root not in (None, "") and not Path(str(data_root)).expanduser().is_dir():
+        raise UserError(f"data root {str(data_root)!r} (from data_root) does not exist; accepted: an existing "
+                        "folder holding the datasets (e.g. ../shared/data), or None for $CGH_DATA")
+    store = store or RunStore()
+    seen: set[str] = set()
+    for c in configs:
+        exp = get_experiment(type(c).EXPERIMENT)
+        if exp.check_data is None or store.has(c):
+            continue
+        key = repr(exp.stack_key(c)) + exp.name
+        if key not in seen:
+            seen.add(key)
+            exp.check_data(c, data_root)
 
 
 def ensure_runs(configs: Sequence[Any], opts: RunOptions | None = None) -> list[RunResult]:

@@ -83,6 +83,11 @@ def load_data(cfg: LabelNoiseConfig, data_root: str | None) -> TensorData:
     return data
 
 
+def check_data(cfg: Any, data_root: str | None) -> None:
+    """The dry data check of `cgh figure` (the data are there, large enough), shared by the CG2020 experiments."""
+    load_data(cfg, data_root)
+
+
 def member(cfg: LabelNoiseConfig, data: TensorData) -> Member:
     """Seeds: init from ``seed``, noise from ``seed+1``, batch order from ``seed+2``,
     so noise levels with the same seed share init and batch order (only the data differs)."""
@@ -124,7 +129,7 @@ def run_group(configs: Sequence[LabelNoiseConfig], opts: RunOptions) -> list[Run
 
 EXPERIMENT = register(Experiment(
     name=LabelNoiseConfig.EXPERIMENT, config_cls=LabelNoiseConfig, run_group=run_group,
-    stack_key=stack_key, profiles=PROFILES,
+    stack_key=stack_key, profiles=PROFILES, check_data=check_data,
     description="CG2020 §2: MLP on MNIST with 0-100% label noise (Figure 1)"))
 
 

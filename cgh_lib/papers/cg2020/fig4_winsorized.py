@@ -33,7 +33,7 @@ from cgh_lib.data.tensors import TensorData, corrupt_labels
 from cgh_lib.errors import UserError
 from cgh_lib.grads.aggregators import WinsorizedAggregator
 from cgh_lib.models.mlp import mlp
-from cgh_lib.papers.cg2020.fig1_label_noise import load_data
+from cgh_lib.papers.cg2020.fig1_label_noise import check_data, load_data
 from cgh_lib.papers.cg2020.mlp_config import validate_mlp_run
 from cgh_lib.store.config import config_hash
 from cgh_lib.store import faults
@@ -232,7 +232,7 @@ def run_group(configs: Sequence[WinsorizedConfig], opts: RunOptions) -> list[Run
 
 EXPERIMENT = register(Experiment(
     name=WinsorizedConfig.EXPERIMENT, config_cls=WinsorizedConfig, run_group=run_group,
-    stack_key=stack_key, profiles=PROFILES,
+    stack_key=stack_key, profiles=PROFILES, check_data=check_data,
     description="CG2020 §3: winsorized SGD on MNIST with 0-100% label noise (Figure 4)"))
 
 

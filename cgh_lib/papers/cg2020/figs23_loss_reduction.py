@@ -49,7 +49,7 @@ from cgh_lib.errors import UserError
 from cgh_lib.grads.per_example import linear_factors, linear_fast_path_ok, per_example_grads
 from cgh_lib.grads.pristine_corrupt import choose_grad_sample, null_world_masks
 from cgh_lib.models.mlp import StackedMLP, mlp
-from cgh_lib.papers.cg2020.fig1_label_noise import load_data
+from cgh_lib.papers.cg2020.fig1_label_noise import check_data, load_data
 from cgh_lib.papers.cg2020.mlp_config import validate_mlp_run
 from cgh_lib.store.config import config_hash
 from cgh_lib.store.experiments import Experiment, RunOptions, group_key, register, sweep_configs
@@ -324,7 +324,7 @@ def run_group(configs: Sequence[LossReductionConfig], opts: RunOptions) -> list[
 
 EXPERIMENT = register(Experiment(
     name=LossReductionConfig.EXPERIMENT, config_cls=LossReductionConfig, run_group=run_group,
-    stack_key=stack_key, profiles=PROFILES,
+    stack_key=stack_key, profiles=PROFILES, check_data=check_data,
     description="CG2020 §2.4: pristine vs corrupt share of the loss reduction (Figures 2 and 3)"))
 
 

@@ -12,17 +12,21 @@ def _configs(fig_id: str):
     return lambda profile: list(experiments.figure_configs(fig_id, profile).values())
 
 
+def _plan(fig_id: str):  # what the notebook runs with its parameters
+    return lambda profile, p: list(experiments.figure_configs(fig_id, profile, p["overrides"]).values())
+
+
 register_figure(
     Figure("ws-fig1", "notebooks/ws_fig1_label_noise_resnet18.ipynb",
-           "WS Figure 1: label noise on ImageNet, ResNet-18", "WS §2", _configs("ws-fig1")),
+           "WS Figure 1: label noise on ImageNet, ResNet-18", "WS §2", _configs("ws-fig1"), _plan("ws-fig1")),
     Figure("ws-fig2", "notebooks/ws_fig2_rm3_ra3_m3.ipynb",
-           "WS Figure 2: RM3, RA3 and M3 vs SGD", "WS §3.3", _configs("ws-fig2")),
+           "WS Figure 2: RM3, RA3 and M3 vs SGD", "WS §3.3", _configs("ws-fig2"), _plan("ws-fig2")),
     Figure("ws-fig3", "notebooks/ws_fig3_pristine_corrupt_aggregators.ipynb",
-           "WS Figure 3: pristine vs corrupt under SGD, RA3, M3, RM3", "WS §3.3", _configs("ws-fig3")),
+           "WS Figure 3: pristine vs corrupt under SGD, RA3, M3, RM3", "WS §3.3", _configs("ws-fig3"), _plan("ws-fig3")),
     Figure("ws-fig6", "notebooks/ws_fig6_label_noise_inception.ipynb",
-           "WS Figure 6: label noise on ImageNet, Inception-V3", "WS Appendix A", _configs("ws-fig6")),
+           "WS Figure 6: label noise on ImageNet, Inception-V3", "WS Appendix A", _configs("ws-fig6"), _plan("ws-fig6")),
     Figure("ws-fig7", "notebooks/ws_fig7_label_noise_vgg13.ipynb",
-           "WS Figure 7: label noise on ImageNet, VGG-13", "WS Appendix A", _configs("ws-fig7")),
+           "WS Figure 7: label noise on ImageNet, VGG-13", "WS Appendix A", _configs("ws-fig7"), _plan("ws-fig7")),
     Figure("ws-fig8", "notebooks/ws_fig8_winsorization_cifar10.ipynb",
-           "WS Figure 8: winsorization on CIFAR-10, ResNet-32", "WS Appendix B", _configs("ws-fig8")),
+           "WS Figure 8: winsorization on CIFAR-10, ResNet-32", "WS Appendix B", _configs("ws-fig8"), _plan("ws-fig8")),
 )

@@ -261,6 +261,11 @@ def build_datasets(cfg: WSConfig, data_root: str | None) -> tuple[Dataset, Datas
     return train, test, k, model_kw, desc
 
 
+def check_data(cfg: WSConfig, data_root: str | None) -> None:
+    """The dry data check of `cgh figure`: the datasets resolve (as a run would build them)."""
+    build_datasets(cfg, data_root)
+
+
 def make_aggregator_for(cfg: WSConfig, model: torch.nn.Module) -> Any:
     from cgh_lib.grads.aggregators import make_aggregator
     from cgh_lib.grads.batchnorm import BNWinsorizedAggregator, has_batchnorm
@@ -345,7 +350,8 @@ def run_group(configs: Sequence[WSConfig], opts: RunOptions) -> list[RunResult]:
 
 for _name, _cls in _CLASSES.items():
     register(Experiment(name=_name, config_cls=_cls, run_group=run_group, stack_key=_stack_key,
-                        profiles=PROFILES[_name], description=_cls.__doc__.splitlines()[0]))
+                        profiles=PROFILES[_name], description=_cls.__doc__.splitlines()[0],
+                        check_data=check_data))
 
 
 # ----------------------------------------------------------------------------- figures

@@ -39,6 +39,7 @@ def test_paper_profile_with_too_little_data(shared_data):
 
 def _notebook(path, code: str) -> None:
     nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     params = nbformat.v4.new_code_cell("profile = 'smoke'")
     params.metadata["tags"] = ["parameters"]
     nb.cells = [params, nbformat.v4.new_code_cell(code)]
@@ -48,7 +49,7 @@ def _notebook(path, code: str) -> None:
 @pytest.mark.parametrize("code, rc, expected", [
     ("from cgh_lib.errors import UserError\nraise UserError('dataset too small; accepted: more')", 2,
      "cgh: error: dataset too small; accepted: more"),
-    ("1 / 0", 1, "failed in cell 2: ZeroDivisionError: division by zero"),
+    ("1 / 0", 1, "failed in cell 3: ZeroDivisionError: division by zero"),
 ])
 def test_error_inside_the_notebook_is_one_line(code, rc, expected, tmp_path, monkeypatch, capsys):
     from cgh_lib.cli import main

@@ -224,8 +224,13 @@ class RunStore:
                          arrays=arrays, path=d)
 
     def save(self, cfg: Any, final: dict[str, Any], arrays: dict[str, np.ndarray],
-             provenance: dict[str, Any]) -> RunResult:
-        """Store a completed run, replacing any stored one only once the new one is complete."""
+             provenance: dict[str, Any], drop: Sequence[str | os.PathLike[str]] = ()) -> RunResult:
+        """Store a completed run, replacing any stored one only once the new one is complete.
+
+        ``drop``: files made obsolete by this result (the run's checkpoint), deleted
+        once the result is staged and before it is renamed into place, so that a
+        kill at any point leaves either a resumable checkpoint or a finished result.
+        """
         d = self.run_dir(cfg)
         d.mkdir(parents=True, exist_ok=True)
         _atomic_write_bytes(d / "config.json", (canonical_json(cfg) + "\n").encode())
@@ -239,6 +244,8 @@ class RunStore:
         _atomic_write_bytes(d / "arrays.npz.new", data)
         faults.point("final_save")
         _atomic_write_bytes(d / "result.json.new", (json.dumps(record, indent=1, sort_keys=True) + "\n").encode())
+        for p in drop:
+            Path(p).unlink(missing_ok=True)
         faults.point("final_swap")
         self._finish_swap(d)
         return self.load(cfg)  # type: ignore[return-value]

@@ -122,8 +122,8 @@ def run_group(configs: Sequence[LabelNoiseConfig], opts: RunOptions) -> list[Run
     for c, arr in zip(configs, arrays):
         final = {m: float(arr[m][-1]) for m in METRICS}
         final.update(step=int(arr["step"][-1]), pristine_fraction=float(1 - arr["corrupt"].mean()))
-        out.append(opts.store.save(c, final, arr, prov))
-    opts.store.drop_checkpoint(exp, key)
+        last = c is configs[-1]  # the stack's checkpoint goes with its last member's result
+        out.append(opts.store.save(c, final, arr, prov, drop=[opts.store.checkpoint_path(exp, key)] if last else ()))
     return out
 
 

@@ -225,8 +225,8 @@ def run_group(configs: Sequence[WinsorizedConfig], opts: RunOptions) -> list[Run
         final = {m: float(arrays[m][-1]) for m in METRICS}
         final.update(step=int(arrays["step"][-1]), overfit=float(arrays["overfit"][-1]),
                      proper_acc=float(1 - arrays["corrupt"].mean()))
-        out.append(opts.store.save(cfg, final, arrays, prov))
-        opts.store.drop_checkpoint(cfg.EXPERIMENT, config_hash(cfg))
+        out.append(opts.store.save(cfg, final, arrays, prov,
+                                   drop=[opts.store.checkpoint_path(cfg.EXPERIMENT, config_hash(cfg))]))
     return out
 
 

@@ -317,8 +317,8 @@ def run_group(configs: Sequence[LossReductionConfig], opts: RunOptions) -> list[
                      sample_size=len(plan.rows), sample_pristine=n_p,
                      f_p_first=float(f[0, 0]), f_p_last=float(f[-1, 0]),
                      null_f_p_mean=float(np.nanmean(f[:, 1:])) if c.n_null else float("nan"))
-        out.append(opts.store.save(c, final, arr, prov))
-    opts.store.drop_checkpoint(exp, key)
+        last = c is configs[-1]  # the stack's checkpoint goes with its last member's result
+        out.append(opts.store.save(c, final, arr, prov, drop=[opts.store.checkpoint_path(exp, key)] if last else ()))
     return out
 
 

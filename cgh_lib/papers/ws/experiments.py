@@ -332,9 +332,7 @@ def run_one(cfg: WSConfig, opts: RunOptions,
         prov.update(wall_time_s=round(prior + time.time() - t0, 3), resumed=resumed, data=desc,
                     world_size=ctx.world_size, aggregator=repr(agg),
                     global_batch=cfg.batch_size, per_rank_batch=cfg.batch_size // ctx.world_size)
-        res = opts.store.save(cfg, final, arrays, prov)
-        ckpt.unlink(missing_ok=True)
-        wall_file.unlink(missing_ok=True)
+        res = opts.store.save(cfg, final, arrays, prov, drop=(ckpt, wall_file))
     ctx.barrier()
     if not ctx.is_main:
         res = opts.store.load(cfg)

@@ -123,12 +123,12 @@ def test_interrupted_anywhere_then_rerun_is_bit_identical(trainer, references, t
 def test_signal_from_outside_at_an_arbitrary_moment(references, tmp_path):
     """SIGTERM sent by another process once training is under way (no injected point)."""
     args, every, _ = TRAINERS["stacked"]
-    args = [*args, "-p", "steps=3000"]
+    args = [*args, "-p", "steps=1500"]
     ref = final_json(run(tmp_path / "ref", args))
     store = tmp_path / "runs"
     env = env_with(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     proc = subprocess.Popen([*CGH, "run", *args, "--no-progress", "--runs", str(store),
-                             "--checkpoint-every-steps", "300"], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                             "--checkpoint-every-steps", "150"], cwd=REPO, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while not list(store.rglob("*.pt")) and time.time() < deadline and proc.poll() is None:

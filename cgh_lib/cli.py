@@ -12,7 +12,7 @@ import math
 import sys
 from typing import Any, Sequence
 
-from cgh_lib.errors import UserError
+from cgh_lib.errors import FigureFailed, UserError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -50,13 +50,7 @@ def cmd_figure(a: argparse.Namespace) -> int:
     from cgh_lib.book.build import execute_figure
     from cgh_lib.store.config import parse_kv
 
-    from cgh_lib.book.build import FigureFailed
-
-    try:
-        out = execute_figure(a.figure, a.profile, parse_kv(a.param), progress=not a.no_progress)
-    except FigureFailed as e:  # not the user's fault: one line, where the traceback is, exit 1
-        print(f"cgh: error: {e}", file=sys.stderr)
-        return 1
+    out = execute_figure(a.figure, a.profile, parse_kv(a.param), progress=not a.no_progress)
     print(out)
     return 0
 
@@ -150,6 +144,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as e:
         print(f"cgh: error: {e}", file=sys.stderr)
         return 2
+    except FigureFailed as e:  # not the user's fault: one line saying where the traceback is, exit 1
+        print(f"cgh: error: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt as e:  # SIGINT, or SIGTERM (a preemption), stopped at a step boundary
         print("cgh: interrupted; the last checkpoint is kept, rerun the same command to resume", file=sys.stderr)
         return 128 + int(getattr(e, "signum", 2))

@@ -29,3 +29,11 @@ class Interrupted(KeyboardInterrupt):
     def __init__(self, signum: int) -> None:
         super().__init__(signum)
         self.signum = signum
+
+
+class FigureFailed(Exception):
+    """A figure notebook failed for a reason other than bad input (a bug, a crash).
+
+    The CLI prints its one-line message (which says where the executed notebook
+    with the full traceback was kept) and exits with 1.
+    """

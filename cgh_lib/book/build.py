@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from cgh_lib.book.registry import Figure, figures, get_figure
-from cgh_lib.errors import UserError
+from cgh_lib.errors import FigureFailed, UserError
 from cgh_lib.store.experiments import check_profile
 from cgh_lib.store.provenance import REPO_ROOT
 
@@ -81,10 +81,6 @@ def executed_info(fig: Figure) -> dict[str, Any] | None:
 def is_up_to_date(fig: Figure, profile: str, params: dict[str, Any]) -> bool:
     info = executed_info(fig)
     return bool(info) and info.get("fingerprint") == fingerprint(fig, profile, params)
-
-
-class FigureFailed(Exception):
-    """A figure notebook failed for a reason other than bad input (a bug, a crash)."""
 
 
 def _type_name(v: Any) -> str:

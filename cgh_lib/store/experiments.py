@@ -124,6 +124,8 @@ def check_runnable(configs: Sequence[Any], data_root: str | None = None, device:
     store = store or RunStore()
     seen: set[str] = set()
     for c in configs:
+        if not hasattr(c, "EXPERIMENT"):  # a figure may plan other things than configs
+            continue
         exp = get_experiment(type(c).EXPERIMENT)
         if exp.check_data is None or store.has(c):
             continue

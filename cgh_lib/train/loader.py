@@ -315,6 +315,7 @@ def train_with_loader(
     on_epoch_end: Callable[[int, dict[str, list]], None] | None = None,
     checkpoint_every_steps: int = 0,
     run_id: str | None = None,
+    probe: Callable[[int, nn.Module], dict[str, float] | None] | None = None,
 ) -> dict[str, list]:
     """Train ``model`` in place and return the metrics history (JSON-serialisable dict of lists).
 
@@ -322,6 +323,10 @@ def train_with_loader(
     DDP here when ``ctx`` is distributed). With ``checkpoint_path`` set and a
     checkpoint there, training resumes from it. ``on_epoch_end(epochs_done,
     history)`` runs after each epoch's checkpoint (on every rank).
+    ``probe(step, model)`` is a measurement hook called before training and after
+    every step, on the bare model; when it returns a dict (it decides its own
+    schedule, e.g. GM2022's coherence on a log schedule), the values are recorded
+    as ``probe_<key>`` with ``probe_step`` (part of the history, so checkpointed).
 
     Checkpoints are written after every epoch and, with ``checkpoint_every_steps``,
     every that many steps within one; always after the step's evaluation.
@@ -418,7 +423,7 @@ def train_with_loader(
                 "format": CHECKPOINT_FORMAT, "epoch": epoch, "batch_in_epoch": batch_in_epoch, "step": step,
                 "stopped": stopped,
                 "model": unwrap_model(net).state_dict(), "optimizer": optimizer.state_dict(),
-                "aggregator": agg.state_dict(), "rng": _rng_state(dev), "history": history,
+                "aggregator": agg.state_dict(), "rng": _rng_state(dev), "history": _plain_tree(history),
                 "running": running.cpu(), "last_lr": last_lr, "config": _config_dict(cfg),
             })
             faults.point("checkpoint", step)
@@ -437,8 +442,18 @@ def train_with_loader(
     def stop(sig: DeferredSignals) -> None:
         raise Interrupted(sig.signum or signal.SIGTERM)  # another rank got the signal: same exit
 
+    def run_probe() -> None:
+        if probe is None:
+            return
+        got = probe(step, unwrap_model(net))
+        if got is not None:
+            history.setdefault("probe_step", []).append(step)
+            for k, v in got.items():
+                history.setdefault(f"probe_{k}", []).append(v)
+
     if start_epoch == 0 and step == 0:
         record()  # the paper's curves start at the untrained model
+        run_probe()
     stopped = stop_reached(cfg, history)
 
     with DeferredSignals() as sig:
@@ -484,6 +499,7 @@ def train_with_loader(
                 running[1] += 1
                 step += 1
                 done += 1
+                run_probe()
                 if cfg.eval_every_steps is not None and (step % cfg.eval_every_steps == 0 or step == total_steps):
                     record()
                     net.train()
@@ -513,6 +529,18 @@ class _SkipSampler(Sampler[int]):
 
     def __len__(self) -> int:
         return max(len(self.base) - self.n, 0)  # type: ignore[arg-type]
+
+
+def _plain_tree(v: Any) -> Any:
+    """NumPy scalars and arrays (e.g. from a probe) as Python numbers and lists, which
+    ``torch.load(weights_only=True)`` accepts."""
+    if isinstance(v, dict):
+        return {k: _plain_tree(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain_tree(x) for x in v]
+    if isinstance(v, (np.ndarray, np.generic)):
+        return v.tolist()
+    return v
 
 
 def _plain(v: Any) -> Any:

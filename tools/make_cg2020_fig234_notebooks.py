@@ -206,6 +206,11 @@ the networks learn the clean data, but its numbers are not evidence.
 '''
 
 
+EXPLORE = '''
+from cgh_lib.book.explorer import explore
+explore({var}, {controls}, title="{title}")
+'''
+
 def main() -> None:
     nb = ROOT / "notebooks"
     write(nb / "cg2020_fig2_loss_reduction.ipynb", [
@@ -214,6 +219,8 @@ def main() -> None:
         ("code", LR_RUN),
         ("code", 'fig = plots_cg2020.figure2(runs, f"CG2020 Figure 2 reproduced (profile: {profile})")\n'
                  "plotting.stamp(fig, plotting.run_stamp(profile, list(runs.values())))"),
+        ("code", EXPLORE.format(var="runs", controls='["noise"]',
+                                title="Explore one run: its accuracy and loss curves and its numbers")),
         ("md", "## The paper's statements, checked on the runs above\n\nEach row is computed from the stored "
                "runs in the figure; \"holds\" is the outcome of the stated comparison, not an editorial "
                "judgement. f_p is measured at the evaluation steps shown on the x axis."),
@@ -226,6 +233,8 @@ def main() -> None:
         ("code", LR_RUN),
         ("code", 'fig = plots_cg2020.figure3(runs, f"CG2020 Figure 3 reproduced (profile: {profile})")\n'
                  "plotting.stamp(fig, plotting.run_stamp(profile, list(runs.values())))"),
+        ("code", EXPLORE.format(var="runs", controls='["noise"]',
+                                title="Explore one run: its accuracy and loss curves and its numbers")),
         ("md", "## The paper's statements, checked on the runs above\n\nThe Figure 3 rows are the last two; "
                "the others are Figure 2's, from the same runs."),
         ("code", CLAIMS.format(mod="loss_reduction", arg="runs")),
@@ -237,6 +246,8 @@ def main() -> None:
         ("code", FIG4_RUN),
         ("code", 'fig = plots_cg2020.figure4(grid, f"CG2020 Figure 4 reproduced (profile: {profile})")\n'
                  "plotting.stamp(fig, plotting.run_stamp(profile, list(grid.values())))"),
+        ("code", EXPLORE.format(var="grid", controls='["c", "noise"]',
+                                title="Explore one cell of the grid: its curves and final numbers")),
         ("md", "## The paper's statements, checked on the runs above\n\nEach row is computed from the stored "
                "runs in the figure; \"holds\" is the outcome of the stated comparison. Proper accuracy = the "
                "pristine fraction of the noisy training set."),

@@ -350,7 +350,7 @@ def build_book(profile: str | None = None, force: bool = False, progress: bool =
     else:
         for item in todo:
             run(item)
-    pages.write_pages(shown, store, requested=profile)
+    pages.write_pages(shown, store, profile_order(), profile, machine_paths())
     assets = web_assets.stage(BUILD_DIR / "web")
     if assets is None:
         _log("warning: no local copies of MathJax / the widget JavaScript (run `npm ci` in the repository); "

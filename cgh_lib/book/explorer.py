@@ -145,19 +145,23 @@ def explorer(runs: Mapping[Any, RunResult], controls: Sequence[str], view: View 
                                      style={"button_width": "auto", "description_width": "initial"})
                for i in varying]
 
+    links: list[Any] = []
+
     def build(depth: int, prefix: tuple) -> Any:
         if depth == len(varying):
             return leaf(prefix)
         children = [build(depth + 1, prefix + (v,)) for v in values[varying[depth]]]
         stack = widgets.Stack(children=children, selected_index=0)
-        widgets.jslink((toggles[depth], "index"), (stack, "selected_index"))
+        links.append(widgets.jslink((toggles[depth], "index"), (stack, "selected_index")))
         return stack
 
     body = build(0, ())
     note = ", ".join(f"{k} {_fmt(k, v)}" for k, v in fixed.items())
     head = widgets.HTML(f"<b>{html.escape(title)}</b>" + (f" <span>({html.escape(note)} in every run)</span>"
                                                           if note else ""))
-    return widgets.VBox([head, *toggles, body], layout=widgets.Layout(border="1px solid #ddd", padding="6px"))
+    box = widgets.VBox([head, *toggles, body], layout=widgets.Layout(border="1px solid #ddd", padding="6px"))
+    box.links = links  # the client-side links (kept with the box; tests inspect them)
+    return box
 
 
 def explore(runs: Mapping[Any, RunResult], controls: Sequence[str], view: View | None = None,

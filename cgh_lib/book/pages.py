@@ -76,20 +76,18 @@ def _minutes(s: Any) -> str:
     return "?" if math.isnan(s) else f"{s / 60:.1f} min"
 
 
-def uses_by_hash() -> dict[str, list[tuple[Figure, str]]]:
+def uses_by_hash(profiles: list[str]) -> dict[str, list[tuple[Figure, str]]]:
     """Config hash -> the (figure, profile) pairs whose default configs include it."""
-    from cgh_lib.book.build import profile_order
-
     uses: dict[str, list[tuple[Figure, str]]] = defaultdict(list)
     for fig in figures().values():
-        for p in profile_order():
+        for p in profiles:
             for c in fig.configs(p):
                 uses[config_hash(c)].append((fig, p))
     return uses
 
 
-def runs_page(store: RunStore) -> str:
-    uses = uses_by_hash()
+def runs_page(store: RunStore, profiles: list[str]) -> str:
+    uses = uses_by_hash(profiles)
     by_exp: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for rec in store.list_runs():
         by_exp[rec["experiment"]].append(rec)
@@ -121,13 +119,13 @@ def runs_page(store: RunStore) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_pages(shown: dict[str, str | None], store: RunStore, requested: str | None = None) -> None:
-    from cgh_lib.book.build import machine_paths, strip_paths
-
+def write_pages(shown: dict[str, str | None], store: RunStore, profiles: list[str], requested: str | None,
+                subs: list[tuple[str, str]]) -> None:
+    """Write both pages; ``subs`` = (machine path, replacement) pairs applied to their text."""
     GENERATED.mkdir(parents=True, exist_ok=True)
-    subs = machine_paths()
-    for name, text in (("status.md", status_page(shown, requested)), ("runs.md", runs_page(store))):
-        text = strip_paths(text, subs)
+    for name, text in (("status.md", status_page(shown, requested)), ("runs.md", runs_page(store, profiles))):
+        for old, new in subs:
+            text = text.replace(old, new)
         path = GENERATED / name
         if not path.exists() or path.read_text() != text:  # unchanged pages are not rebuilt
             path.write_text(text)

@@ -77,6 +77,18 @@ def cmd_list(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_claims(a: argparse.Namespace) -> int:
+    from cgh_lib.book import claims
+    from cgh_lib.store.runstore import RunStore
+
+    verdicts = claims.evaluate(a.figure, a.profile, RunStore(a.runs))
+    if a.json:
+        print(json.dumps([_json_safe(v.as_dict()) for v in verdicts], indent=1, ensure_ascii=False))
+    else:
+        print(claims.text_table(verdicts))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="cgh", description="Coherent Gradients book: runs, figures, site.")
     sub = p.add_subparsers(dest="command", parser_class=_Parser, required=True)
@@ -110,6 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="public repository URL for the launch and repository buttons (default: $CGH_REPO_URL, "
                         "else the git remote if it is https)")
     b.set_defaults(fn=cmd_book)
+    cl = sub.add_parser("claims", help="the papers' claims checked on the stored runs (never trains)")
+    cl.add_argument("figure", nargs="*", help="figure ids (default: every figure with claims)")
+    cl.add_argument("--profile", default="small")
+    cl.add_argument("--json", action="store_true", help="a JSON list of claim records")
+    cl.add_argument("--runs", default=None, help="run store folder (default: $CGH_RUNS or ./runs)")
+    cl.set_defaults(fn=cmd_claims)
     ls = sub.add_parser("list", help="figures, their profile and when they last ran")
     ls.set_defaults(fn=cmd_list)
     return p

@@ -21,6 +21,8 @@ from cgh_lib.store.experiments import (  # noqa: F401
     register,
     get_experiment,
     check_profile,
+    SEEDS,
+    default_seeds,
     make_config,
     sweep_configs,
     group_key,

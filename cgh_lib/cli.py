@@ -36,7 +36,8 @@ def cmd_run(a: argparse.Namespace) -> int:
 
     cfg = make_config(a.experiment, a.profile, parse_kv(a.param))
     opts = RunOptions(data_root=a.data_root, device=a.device, store=RunStore(a.runs), force=a.force,
-                      progress=not a.no_progress, checkpoint_every_steps=a.checkpoint_every_steps)
+                      progress=not a.no_progress and sys.stderr.isatty(),  # no bars in a log file
+                      checkpoint_every_steps=a.checkpoint_every_steps)
     opts.torch_device()  # validate before any work
     cached = opts.store.has(cfg) and not a.force
     (res,) = ensure_runs([cfg], opts)

@@ -76,7 +76,7 @@ def test_present_folds_code_and_strips_machine_paths(monkeypatch, tmp_path):
     assert "hide-input" in tags[4] and "full-width" in tags[5]
     text = nbformat.writes(out)
     assert root not in text and str(tmp_path) not in text
-    assert "Run store: `runs/exp`" in text and "$CGH_DATA/MNIST" in text
+    assert "Run store: `runs/exp`" in text and "CGH_DATA/MNIST" in text
     nbformat.validate(out)
 
 

@@ -27,7 +27,7 @@ from tools import browser  # noqa: E402
 
 pytestmark = pytest.mark.skipif(browser.available() is not None, reason=str(browser.available()))
 
-LOCAL_SCHEMES = ("data", "blob", "about", "chrome", "chrome-extension")
+LOCAL_SCHEMES = ("data", "blob", "about", "chrome", "chrome-extension", "chrome-untrusted")
 
 
 def site_pages(html: Path) -> list[str]:
@@ -101,7 +101,7 @@ def _internal_links(page: Path, html: Path) -> list[str]:
 
 def test_status_run_browser_and_dashboard_links_resolve(smoke_site):
     html = smoke_site
-    pages = [html / "index.html", html / "book" / "generated" / "runs.html"]
+    pages = [html / "book" / "intro.html", html / "book" / "generated" / "runs.html"]
     pages += [p for p in html.rglob("*.html") if "dashboard" in p.name and p not in pages]
     assert pages[1].exists(), "no run browser page"
     for page in pages:
@@ -126,7 +126,8 @@ def test_no_page_contains_a_path_of_the_build_machine(smoke_site, smoke_runs):
 
 
 def test_intro_page_names_the_build(smoke_site):
-    text = (smoke_site / "index.html").read_text()
+    assert "book/intro.html" in (smoke_site / "index.html").read_text()  # the root redirects to the intro
+    text = (smoke_site / "book" / "intro.html").read_text()
     assert "This build" in text and "commit" in text and "smoke" in text
 
 

@@ -81,6 +81,9 @@ def chromium() -> Iterator[Any]:
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
     driver.set_page_load_timeout(60)
+    driver.get("about:blank")  # past the browser's own start page and its requests
+    driver.get_log("performance")
+    driver.get_log("browser")
     try:
         yield driver
     finally:

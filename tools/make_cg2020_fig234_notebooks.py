@@ -51,13 +51,14 @@ FIG2_INTRO = '''
 
 *Chatterjee, "Coherent Gradients", ICLR 2020, §2.4.* The Figure 1 setup (MLP
 784-2048-10, Xavier init, SGD lr 0.1, batch 100) on MNIST with 25, 50 and 75% label
-noise. With g_t the summed gradient of a fixed sample of training examples at step t,
-and g^p_t / g^c_t the sums over its pristine / corrupt part,
+noise. With $g_t$ the summed gradient of a fixed sample of training examples at step $t$,
+and $g^p_t$ / $g^c_t$ the sums over its pristine / corrupt part,
 
-f^p_t = <g_t, g^p_t> / <g_t, g_t>,  f^c_t = <g_t, g^c_t> / <g_t, g_t> = 1 - f^p_t
+$$f^p_t = \\frac{\\langle g_t, g^p_t \\rangle}{\\langle g_t, g_t \\rangle}, \\qquad
+f^c_t = \\frac{\\langle g_t, g^c_t \\rangle}{\\langle g_t, g_t \\rangle} = 1 - f^p_t$$
 
 split the first-order loss reduction of a gradient step between the two groups (the
-cross terms <g^p, g^c> are shared equally). The rows below the first are *null
+cross terms $\\langle g^p_t, g^c_t \\rangle$ are shared equally). The rows below the first are *null
 worlds*: the same runs with the pristine/corrupt designations randomly permuted among
 the sampled examples.
 
@@ -102,9 +103,10 @@ once, shared). To adjust for the different sizes of the two groups, the paper lo
 at the mean cumulative contribution of one pristine / one corrupt example to the loss
 reduction over the first steps,
 
-i^p_t = (1/|p|) sum_{t' <= t} <g_t', g^p_t'>,   i^c_t = (1/|c|) sum_{t' <= t} <g_t', g^c_t'>,
+$$i^p_t = \\frac{1}{|p|} \\sum_{t' \\le t} \\langle g_{t'}, g^p_{t'} \\rangle, \\qquad
+i^c_t = \\frac{1}{|c|} \\sum_{t' \\le t} \\langle g_{t'}, g^c_{t'} \\rangle$$
 
-(up to the learning rate, to first order), for t = 0..10, with |p|, |c| the group
+(up to the learning rate, to first order), for $t = 0, \\dots, 10$, with $|p|$, $|c|$ the group
 sizes within the sample. Rows below the first are null worlds (designations
 permuted among the sampled examples).
 

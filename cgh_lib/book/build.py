@@ -124,7 +124,8 @@ def stored_profile(fig: Figure, store: RunStore | None = None) -> str | None:
 def machine_paths() -> list[tuple[str, str]]:
     """(absolute path of this machine, what a page shows instead), longest first."""
     subs: dict[str, str] = {}
-    for env, name in (("CGH_DATA", "$CGH_DATA"), ("CGH_RUNS", "$CGH_RUNS"), ("CGH_IMAGENET", "$CGH_IMAGENET")):
+    # names without '$' or '<': pages are Markdown with dollar math and raw HTML
+    for env, name in (("CGH_DATA", "CGH_DATA"), ("CGH_RUNS", "CGH_RUNS"), ("CGH_IMAGENET", "CGH_IMAGENET")):
         v = os.environ.get(env)
         if v and os.path.isabs(v):
             for form in {v.rstrip("/"), os.path.realpath(v)}:
@@ -132,7 +133,7 @@ def machine_paths() -> list[tuple[str, str]]:
     for root in {str(REPO_ROOT), os.path.realpath(REPO_ROOT)}:
         subs[root + "/"] = ""
         subs[root] = "."
-    subs[sys.prefix] = "<python>"
+    subs[sys.prefix] = "PYTHON_PREFIX"
     home = str(Path.home())
     if home not in ("/", ""):
         subs[home] = "~"
@@ -187,11 +188,10 @@ def present(nb: Any) -> Any:
 
 
 @contextmanager
-def _kernel_env(progress: bool, stored_only: bool) -> Iterator[None]:
+def _kernel_env(stored_only: bool) -> Iterator[None]:
     """Environment the notebook kernel inherits: quiet, and (stored_only) never training."""
-    extra = {"PYDEVD_DISABLE_FILE_VALIDATION": "1"}
-    if not progress:
-        extra["TQDM_DISABLE"] = "1"
+    # progress bars in a kernel become widgets in the page (and its output, never the terminal)
+    extra = {"PYDEVD_DISABLE_FILE_VALIDATION": "1", "TQDM_DISABLE": "1"}
     if stored_only:
         extra["CGH_STORED_ONLY"] = "1"
     old = {k: os.environ.get(k) for k in extra}
@@ -223,7 +223,7 @@ def execute_figure(fig_id: str, profile: str, params: dict[str, str] | None = No
     out = executed_path(fig)
     out.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    with _kernel_env(progress, stored_only):
+    with _kernel_env(stored_only):
         papermill.execute_notebook(str(fig.source), str(out), parameters=values, kernel_name="python3",
                                    cwd=str(REPO_ROOT), progress_bar=progress and sys.stderr.isatty(),
                                    log_output=False, extra_arguments=["--IPKernelApp.log_level=ERROR"])
@@ -288,6 +288,13 @@ def site_config(assets: Path | None, repo_url: str | None) -> Path:
         from cgh_lib.book import web_assets
 
         conf.update(web_assets.sphinx_settings(assets))
+    # the site root's favicon.ico (browsers ask for it on the redirecting index.html)
+    extra = BUILD_DIR / "web-extra"
+    extra.mkdir(parents=True, exist_ok=True)
+    fav = REPO_ROOT / "book" / "favicon.png"
+    if fav.exists():
+        shutil.copyfile(fav, extra / "favicon.ico")
+    conf["html_extra_path"] = [str(extra)]
     if repo_url:
         cfg["repository"] = {**cfg.get("repository", {}), "url": repo_url}
         html = cfg.setdefault("html", {})

@@ -48,6 +48,31 @@ PACKAGES: dict[str, tuple[str, str, dict[str, str]]] = {
 }
 
 
+# The widget manager typesets labels with MathJax 2's ``MathJax.Hub.Queue``; the pages load
+# MathJax 3, which has no ``Hub`` (a TypeError on every page with both). Give every object
+# assigned to ``window.MathJax`` a ``Hub.Queue`` that calls MathJax 3's typesetter when it
+# is ready (before that, MathJax typesets the whole page itself once it starts).
+MATHJAX_HUB_SHIM = """
+(function () {
+  function withHub(mj) {
+    if (mj && typeof mj === 'object' && !mj.Hub) {
+      mj.Hub = {Queue: function (job) {
+        var m = window.MathJax, el = Array.isArray(job) ? job[2] : undefined;
+        if (m && m.typesetPromise) { m.typesetPromise(el ? [el] : undefined).catch(function () {}); }
+      }};
+    }
+    return mj;
+  }
+  var current = withHub(window.MathJax);
+  Object.defineProperty(window, 'MathJax', {
+    configurable: true, enumerable: true,
+    get: function () { return current; },
+    set: function (v) { current = withHub(v); }
+  });
+})();
+"""
+
+
 def _tarball(name: str) -> Path:
     version = PACKAGES[name][0]
     return CACHE / f"{name.lstrip('@').replace('/', '-')}-{version}.tgz"
@@ -93,7 +118,7 @@ def stage(dest: Path) -> Path | None:
     if not fetch():
         return None
     stamp = dest / PREFIX / ".staged"
-    key = ",".join(f"{n}@{v[0]}" for n, v in sorted(PACKAGES.items())) + ",config-3"
+    key = ",".join(f"{n}@{v[0]}" for n, v in sorted(PACKAGES.items())) + ",config-4"
     if stamp.exists() and stamp.read_text() == key:
         return dest
     shutil.rmtree(dest / PREFIX, ignore_errors=True)
@@ -120,7 +145,7 @@ def stage(dest: Path) -> Path | None:
         f"  var paths = {json.dumps(paths)};\n"
         "  for (var m in paths) { paths[m] = here + paths[m]; }\n"
         "  require.config({paths: paths});\n"
-        "})();\n")
+        "})();\n" + MATHJAX_HUB_SHIM)
     stamp.write_text(key)
     return dest
 

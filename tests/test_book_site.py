@@ -152,3 +152,15 @@ def test_default_repo_url(monkeypatch):
     assert build.default_repo_url() == "https://github.com/owner/repo"
     monkeypatch.setenv("CGH_REPO_URL", "/some/local/path")
     assert build.default_repo_url() is None
+
+
+def test_placeholder_page_says_how_to_make_the_runs(tmp_path, monkeypatch):
+    import nbformat
+
+    monkeypatch.setattr(build, "EXECUTED_DIR", tmp_path)
+    fig = _fig(lambda p: [])
+    nb = nbformat.read(str(build.write_placeholder(fig)), as_version=4)
+    text = nb.cells[0].source
+    assert text.startswith("# Test figure") and "no stored runs" in text
+    assert "cgh figure test-fig --profile small" in text
+    assert nb.metadata["cgh"]["placeholder"] is True

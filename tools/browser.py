@@ -125,11 +125,14 @@ def requested_urls(driver: Any) -> list[str]:
 
 
 def screenshot(page: str = "book/figures/cg2020_fig4_winsorized.html", out: Path | None = None) -> Path:
-    """Screenshot a page of the built site (the README's picture)."""
+    """Screenshot a page of the built site, scrolled to its figure (the README's picture)."""
     out = out or REPO / "docs" / "book-page.png"
     out.parent.mkdir(parents=True, exist_ok=True)
     with serve() as base, chromium() as driver:
         load(driver, base + page, settle_s=2.0)
+        # start at the figure: it, its provenance caption and the explorer below it
+        driver.execute_script("const i = document.querySelector('.cell_output img');"
+                              "if (i) { i.scrollIntoView(); window.scrollBy(0, -60); }")
         driver.save_screenshot(str(out))
     return out
 

@@ -139,12 +139,15 @@ def test_site_config_with_and_without_repository(tmp_path, monkeypatch):
 
 
 def test_launch_links_point_at_source_notebooks():
-    ctx = {"header_buttons": [{"type": "group", "buttons": [
+    issue = "https://github.com/o/r/issues/new?title=Issue%20on%20page%20%2Fbook/figures/x.html"
+    ctx = {"header_buttons": [{"type": "group", "label": "launch-buttons", "buttons": [
         {"url": "https://mybinder.org/v2/gh/o/r/main?urlpath=lab/tree/book/figures/x.ipynb"},
-        {"url": "https://colab.research.google.com/github/o/r/blob/main/book/figures/x.ipynb"}]}]}
+        {"url": "https://colab.research.google.com/github/o/r/blob/main/book/figures/x.ipynb"}]},
+        {"type": "group", "label": "source-buttons", "buttons": [{"url": issue}]}]}
     sphinx_ext._launch_links_to_sources(None, "book/figures/x", "page.html", ctx, None)
     urls = [b["url"] for b in ctx["header_buttons"][0]["buttons"]]
     assert all("notebooks/x.ipynb" in u and "book/figures" not in u for u in urls)
+    assert ctx["header_buttons"][1]["buttons"][0]["url"] == issue  # the page's own links stay
 
 
 def test_default_repo_url(monkeypatch):

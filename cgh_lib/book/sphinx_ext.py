@@ -30,7 +30,7 @@ def _rewrite(buttons: list[dict[str, Any]]) -> None:
 
 def _launch_links_to_sources(app: Any, pagename: str, templatename: str, context: dict, doctree: Any) -> None:
     if pagename.startswith(EXECUTED) and isinstance(context.get("header_buttons"), list):
-        _rewrite(context["header_buttons"])
+        _rewrite([b for b in context["header_buttons"] if b.get("label") == "launch-buttons"])
 
 
 def _dedupe_scripts(app: Any, pagename: str, templatename: str, context: dict, doctree: Any) -> None:

@@ -73,6 +73,21 @@ MATHJAX_HUB_SHIM = """
 """
 
 
+# Wide multi-panel figures are scaled down to the column: a click opens the PNG at full size.
+ZOOM_JS = """document.addEventListener('DOMContentLoaded', function () {
+  document.querySelectorAll('.cell_output img').forEach(function (img) {
+    if (img.closest('a') || img.src.indexOf('data:') === 0) { return; }
+    var a = document.createElement('a');
+    a.href = img.src;
+    a.title = 'Open the figure at full size';
+    img.parentNode.insertBefore(a, img);
+    a.appendChild(img);
+    img.style.cursor = 'zoom-in';
+  });
+});
+"""
+
+
 def _tarball(name: str) -> Path:
     version = PACKAGES[name][0]
     return CACHE / f"{name.lstrip('@').replace('/', '-')}-{version}.tgz"
@@ -118,7 +133,7 @@ def stage(dest: Path) -> Path | None:
     if not fetch():
         return None
     stamp = dest / PREFIX / ".staged"
-    key = ",".join(f"{n}@{v[0]}" for n, v in sorted(PACKAGES.items())) + ",config-4"
+    key = ",".join(f"{n}@{v[0]}" for n, v in sorted(PACKAGES.items())) + ",config-5"
     if stamp.exists() and stamp.read_text() == key:
         return dest
     shutil.rmtree(dest / PREFIX, ignore_errors=True)
@@ -146,6 +161,7 @@ def stage(dest: Path) -> Path | None:
         "  for (var m in paths) { paths[m] = here + paths[m]; }\n"
         "  require.config({paths: paths});\n"
         "})();\n" + MATHJAX_HUB_SHIM)
+    (dest / PREFIX / "zoom.js").write_text(ZOOM_JS)
     stamp.write_text(key)
     return dest
 
@@ -155,6 +171,7 @@ def sphinx_settings(dest: Path) -> dict[str, Any]:
     return {
         "html_static_path": [str(dest)],
         "mathjax_path": f"{PREFIX}/mathjax/tex-mml-chtml.js",
+        "html_js_files": [f"{PREFIX}/zoom.js"],
         "nb_ipywidgets_js": {
             f"{PREFIX}/require.js": {},
             f"{PREFIX}/require-config.js": {},

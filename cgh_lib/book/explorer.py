@@ -58,7 +58,7 @@ def png_data_uri(fig: Any, dpi: int = 72) -> str:
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=dpi)
     plt.close(fig)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
@@ -94,7 +94,8 @@ def curves_view(title: str, run: RunResult) -> str:
         axes[0].set_ylim(-0.02, 1.02)
         axes[0].legend(fontsize=8, loc="best")
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    # fixed margins: tight_layout / bbox_inches="tight" would more than double the time per view
+    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.17, top=0.86, wspace=0.28)
     finals = {k: run.final[k] for k in FINAL_KEYS if k in run.final}
     return (f"<div class='cgh-view'><img alt='{html.escape(title)}' src='{png_data_uri(fig)}' "
             f"style='max-width:100%'/>{numbers_html(finals)}</div>")

@@ -31,6 +31,16 @@ from cgh_lib.data.label_noise import (  # noqa: F401
     check_fraction,
     corrupt_labels,
 )
+from cgh_lib.data.splits import (  # noqa: F401
+    split_by_mask,
+    draw_disjoint,
+    class_counts,
+    difficulty_levels,
+    difficulty_counts,
+    accuracy_by_difficulty,
+    balanced_accuracy,
+    independent_difficulty_counts,
+)
 from cgh_lib.data.tensors import (  # noqa: F401
     DATASETS,
     TensorData,

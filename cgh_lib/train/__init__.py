@@ -15,6 +15,12 @@ from cgh_lib.train.eval_schedule import (  # noqa: F401
     EVAL_SCHEDULES,
     eval_steps,
 )
+from cgh_lib.train.example_dump import (  # noqa: F401
+    predict_per_example,
+    correct_per_example,
+    pack_mask,
+    unpack_mask,
+)
 from cgh_lib.train.loader import (  # noqa: F401
     LR_SCHEDULES,
     CHECKPOINT_FORMAT,
@@ -26,6 +32,7 @@ from cgh_lib.train.loader import (  # noqa: F401
     save_checkpoint,
     load_checkpoint,
     train_with_loader,
+    stop_reached,
 )
 from cgh_lib.train.stacked import (  # noqa: F401
     METRICS,

@@ -20,6 +20,11 @@ Evaluation (eval mode, no grad) happens before training and after every epoch
 ``train`` (the noisy training set or a sample), ``test``, ``pristine`` and
 ``corrupt``. Items may be ``(x, y)`` or ``(x, y, index)``.
 
+Optionally training stops early at the first evaluation where a metric reaches a
+threshold (``stop_metric="train_acc", stop_at=0.5``: WS §4's "trained to 50% training
+accuracy"); the stop is checkpointed, so calling again returns the stopped model
+instead of training on, and a run killed before its stop resumes to the same stop.
+
 A checkpoint is written atomically after every epoch (model, optimizer,
 aggregator, RNG states, counters, history); calling the trainer again with the
 same path resumes and ends bit-identical to an uninterrupted run on CPU.
@@ -67,7 +72,7 @@ from cgh_lib.train.distributed import (
 
 __all__ = [
     "LR_SCHEDULES", "GradientAggregator", "MeanGradient", "LoaderTrainConfig", "lr_at",
-    "train_with_loader", "evaluate", "load_checkpoint", "save_checkpoint",
+    "train_with_loader", "evaluate", "load_checkpoint", "save_checkpoint", "stop_reached",
 ]
 
 log = logging.getLogger(__name__)
@@ -131,10 +136,14 @@ class LoaderTrainConfig:
     amp: bool = True  # bf16 autocast, only on CUDA
     channels_last: bool = True  # only on CUDA
     progress: bool = False  # tqdm bar on rank 0
+    # Stop at the first evaluation where history[stop_metric] >= stop_at (e.g. "train_acc", 0.5);
+    # epochs / max_steps stay the cap. Resolution = the evaluation schedule (eval_every_steps).
+    stop_metric: str | None = None
+    stop_at: float | None = None
 
     # Fields that change the trajectory: a checkpoint made with other values is refused.
     _MATH = ("max_steps", "batch_size", "lr", "momentum", "schedule", "lr_milestones", "lr_gamma",
-             "step_first", "step_every", "eval_every_steps", "seed")
+             "step_first", "step_every", "eval_every_steps", "seed", "stop_metric", "stop_at")
 
     def validate(self) -> None:
         if self.schedule not in LR_SCHEDULES:
@@ -149,6 +158,17 @@ class LoaderTrainConfig:
             raise UserError("the cosine schedule needs epochs; accepted: a positive integer")
         if self.lr <= 0 or not (0 <= self.momentum < 1):
             raise UserError(f"lr {self.lr!r} / momentum {self.momentum!r} invalid; accepted: lr > 0, 0 <= momentum < 1")
+        if (self.stop_metric is None) != (self.stop_at is None):
+            raise UserError(f"stop_metric={self.stop_metric!r} / stop_at={self.stop_at!r}: give both or neither; "
+                            "accepted: e.g. stop_metric='train_acc', stop_at=0.5")
+
+
+def stop_reached(cfg: LoaderTrainConfig, history: Mapping[str, list]) -> bool:
+    """Whether the last evaluation in ``history`` meets ``cfg``'s stop condition (False without one)."""
+    if cfg.stop_metric is None or not history.get(cfg.stop_metric):
+        return False
+    v = history[cfg.stop_metric][-1]
+    return v is not None and v >= float(cfg.stop_at)  # type: ignore[arg-type]
 
 
 def lr_at(cfg: LoaderTrainConfig, epoch: int, step: int) -> float:
@@ -326,6 +346,8 @@ def train_with_loader(
     n_epochs = math.ceil(total_steps / steps_per_epoch)
 
     names = list(eval_sets)
+    if cfg.stop_metric is not None and cfg.stop_metric not in _new_history(names):
+        raise choice_error("stop metric", cfg.stop_metric, sorted(_new_history(names)))
     history = _new_history(names)
     start_epoch, step = 0, 0
     running = torch.zeros(2, dtype=torch.float64, device=dev)  # loss sum, count since last record
@@ -350,6 +372,8 @@ def train_with_loader(
         _set_rng_state(state["rng"], dev)
         if ctx.is_main:
             log.info("resumed from %s at epoch %d, step %d", ckpt, start_epoch, step)
+        if state.get("stopped"):  # the stop condition was met: the model is the stopped one
+            return history
 
     def record() -> None:
         _sync_buffers(net, ctx)
@@ -368,8 +392,11 @@ def train_with_loader(
 
     if start_epoch == 0 and step == 0:
         record()  # the paper's curves start at the untrained model
+    stopped = stop_reached(cfg, history)
 
     for epoch in range(start_epoch, n_epochs):
+        if stopped:
+            break
         sampler.set_epoch(epoch)
         loader = DataLoader(
             train_set, batch_size=per_rank, sampler=sampler, num_workers=cfg.num_workers,
@@ -400,18 +427,22 @@ def train_with_loader(
             if cfg.eval_every_steps is not None and (step % cfg.eval_every_steps == 0 or step == total_steps):
                 record()
                 net.train()
+                if stop_reached(cfg, history):
+                    stopped = True
+                    break
         if cfg.eval_every_steps is None:
             record()
+            stopped = stop_reached(cfg, history)
         if ckpt is not None:
             if ctx.is_main:
                 save_checkpoint(ckpt, {
-                    "format": CHECKPOINT_FORMAT, "epoch": epoch + 1, "step": step,
+                    "format": CHECKPOINT_FORMAT, "epoch": epoch + 1, "step": step, "stopped": stopped,
                     "model": unwrap_model(net).state_dict(), "optimizer": optimizer.state_dict(),
                     "aggregator": agg.state_dict(), "rng": _rng_state(dev), "history": history,
                     "running": running.cpu(), "last_lr": last_lr, "config": _config_dict(cfg),
                 })
             ctx.barrier()
-        if on_epoch_end is not None:
+        if on_epoch_end is not None and not stopped:
             on_epoch_end(epoch + 1, history)
     return history
 

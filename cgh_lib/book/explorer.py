@@ -27,14 +27,18 @@ from cgh_lib.store.runstore import RunResult
 
 # the curves a default view draws when a run stores them (label, array key)
 ACC_CURVES = (("train (noisy labels)", "train_acc"), ("test", "test_acc"),
-              ("pristine", "pristine_acc"), ("corrupt", "corrupt_acc"))
+              ("pristine", "pristine_acc"), ("corrupt", "corrupt_acc"),
+              ("easy test", "e_test_acc"), ("hard test", "h_test_acc"))
 LOSS_CURVES = (("train", "train_loss"), ("test", "test_loss"),
-               ("pristine", "pristine_loss"), ("corrupt", "corrupt_loss"))
+               ("pristine", "pristine_loss"), ("corrupt", "corrupt_loss"),
+               ("easy test", "e_test_loss"), ("hard test", "h_test_loss"))
 # final metrics a default view lists, in this order, when present
-FINAL_KEYS = ("train_acc", "test_acc", "pristine_acc", "corrupt_acc", "train_loss", "test_loss",
+FINAL_KEYS = ("train_acc", "test_acc", "pristine_acc", "corrupt_acc", "e_test_acc", "h_test_acc",
+              "train_loss", "test_loss",
               "overfit", "proper_acc", "f_p_first", "f_p_last", "pristine_fraction")
 LABELS = {"train_acc": "training accuracy (noisy labels)", "test_acc": "test accuracy",
-          "pristine_acc": "pristine accuracy", "corrupt_acc": "corrupt accuracy (fits noisy labels)",
+          "pristine_acc": "pristine accuracy", "e_test_acc": "easy test accuracy",
+          "h_test_acc": "hard test accuracy", "corrupt_acc": "corrupt accuracy (fits noisy labels)",
           "train_loss": "training loss", "test_loss": "test loss", "overfit": "overfit",
           "proper_acc": "proper accuracy (pristine fraction)", "f_p_first": "f_p at the first step",
           "f_p_last": "f_p at the last step", "pristine_fraction": "pristine fraction"}

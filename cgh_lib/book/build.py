@@ -226,7 +226,7 @@ def execute_figure(fig_id: str, profile: str, params: dict[str, str] | None = No
     with _kernel_env(stored_only):
         papermill.execute_notebook(str(fig.source), str(out), parameters=values, kernel_name="python3",
                                    cwd=str(REPO_ROOT), progress_bar=progress and sys.stderr.isatty(),
-                                   log_output=False, extra_arguments=["--IPKernelApp.log_level=ERROR"])
+                                   log_output=False, extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
     nb = present(nbformat.read(str(out), as_version=4))
     nb.metadata["cgh"] = {"figure": fig.id, "profile": profile, "params": strip_paths(values, machine_paths()),
                           "fingerprint": fingerprint(fig, profile, {k: v for k, v in values.items() if k != "profile"}),

@@ -98,7 +98,8 @@ def runs_page(store: RunStore, profiles: list[str]) -> str:
              "(commit of the code, device, torch, wall time); *used by* names the figures (and the "
              "profile) whose default configs include it.", ""]
     for exp in sorted(by_exp):
-        recs = sorted(by_exp[exp], key=lambda r: (r["provenance"].get("finished_at", ""), r["hash"]))
+        recs = sorted(by_exp[exp], key=lambda r: (str(r["provenance"].get("finished_at") or
+                                                      r["provenance"].get("started_at") or ""), r["hash"]))
         try:
             paper = to_dict(make_config(exp))
         except Exception:  # an experiment no paper registers any more
@@ -108,8 +109,9 @@ def runs_page(store: RunStore, profiles: list[str]) -> str:
         for r in recs:
             p = r["provenance"]
             commit = (p.get("commit") or "unknown")[:10] + ("+dirty" if p.get("dirty") else "")
+            when = str(p.get("finished_at") or p.get("started_at") or "")[:10]
             computed = (f"commit `{commit}`, {p.get('device_name', p.get('device', '?'))}, torch {p.get('torch', '?')}, "
-                        f"{_minutes(p.get('wall_time_s'))}, {str(p.get('finished_at', '?'))[:10]}")
+                        f"{_minutes(p.get('wall_time_s'))}" + (f", {when}" if when else ""))
             used = sorted({f"{page_link(f)} ({prof})" for f, prof in uses.get(r["hash"], [])})
             lines.append(f"| `{r['hash']}` | {_cell(_diff(r['config'], paper))} | {_cell(computed)} | "
                          f"{', '.join(used) or '-'} |")

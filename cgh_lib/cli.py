@@ -78,6 +78,55 @@ def cmd_list(a: argparse.Namespace) -> int:
     return 0
 
 
+def _minutes(v: str) -> int:
+    """--time: minutes, or [D-]HH:MM[:SS] as SLURM writes it."""
+    try:
+        if ":" not in v:
+            return int(v)
+        days, _, hms = v.rpartition("-")
+        parts = [int(x) for x in hms.split(":")]
+        h, m, sec = (parts + [0])[:3] if len(parts) == 2 else parts
+        return int(days or 0) * 1440 + h * 60 + m + (1 if sec else 0)
+    except ValueError:
+        raise UserError(f"--time {v!r} is not a duration; accepted: minutes (e.g. 240) or [D-]HH:MM[:SS]") from None
+
+
+def cmd_sweep(a: argparse.Namespace) -> int:
+    from cgh_lib.book.registry import get_figure
+    from cgh_lib.book.sweep import ClusterOptions, sweep
+    from cgh_lib.store.config import apply_overrides, parse_kv
+    from cgh_lib.store.runstore import RunStore
+
+    fig = get_figure(a.figure)
+    overrides = parse_kv(a.param)
+    configs = [apply_overrides(c, overrides) for c in fig.configs(a.profile)]
+    if not configs:
+        raise UserError(f"figure {a.figure!r} registers no runs at profile {a.profile!r}")
+    cluster = ClusterOptions(executor=a.executor, partition=a.partition, gpus_per_node=a.gpus_per_node,
+                             time_min=_minutes(a.time), cpus_per_task=a.cpus_per_task, mem_gb=a.mem_gb,
+                             account=a.account, ddp=a.ddp)
+    states = sweep(configs, RunStore(a.runs), cluster, data_root=a.data_root, device=a.device,
+                   checkpoint_every_steps=a.checkpoint_every_steps, dry_run=a.dry_run)
+    for st in states:
+        print(f"{st.experiment:<24} {st.key}  {st.stored}/{st.runs} stored  "
+              f"{'would submit' if a.dry_run and st.state == 'submitted' else st.state}"
+              f"{'  job ' + st.job_id if st.job_id else ''}", file=sys.stderr)
+    count = {k: sum(s.state == k for s in states) for k in ("submitted", "active", "stored")}
+    print(json.dumps({"figure": a.figure, "profile": a.profile, "executor": a.executor, "dry_run": a.dry_run,
+                      "runs": sum(s.runs for s in states), "stacks": len(states), **count,
+                      "job_ids": [s.job_id for s in states if s.state == "submitted" and s.job_id]}))
+    return 0
+
+
+def cmd_plan(a: argparse.Namespace) -> int:
+    from cgh_lib.book.plan import format_plan, plan
+    from cgh_lib.store.runstore import RunStore
+
+    rows, gpu = plan(a.profile or "paper", RunStore(a.runs))
+    print(format_plan(rows, gpu, a.profile or "paper"))
+    return 0
+
+
 def cmd_claims(a: argparse.Namespace) -> int:
     from cgh_lib.book import claims
     from cgh_lib.store.runstore import RunStore
@@ -130,8 +179,36 @@ def build_parser() -> argparse.ArgumentParser:
     cl.add_argument("--runs", default=None, help="run store folder (default: $CGH_RUNS or ./runs)")
     cl.set_defaults(fn=cmd_claims)
     ls = sub.add_parser("list", help="figures, their profile and when they last ran")
-    ls.set_defaults(fn=cmd_list)
+    ls.add_argument("--plan", action="store_true",
+                    help="per figure: runs needed at --profile, how many are stored, estimated GPU-hours")
+    ls.add_argument("--profile", default=None, help="with --plan: the profile to plan (default: paper)")
+    ls.add_argument("--runs", default=None, help="run store folder (default: $CGH_RUNS or ./runs)")
+    ls.set_defaults(fn=lambda a: cmd_plan(a) if a.plan else cmd_list(a))
+    _add_sweep_parser(sub)
     return p
+
+
+def _add_sweep_parser(sub: Any) -> None:
+    s = sub.add_parser("sweep", help="submit every unstored run a figure needs (submitit: local or SLURM)")
+    s.add_argument("figure")
+    s.add_argument("--profile", default="paper")
+    s.add_argument("--executor", default="local", help="local (background processes) or slurm")
+    s.add_argument("--partition", default=None)
+    s.add_argument("--gpus-per-node", type=int, default=0, help="GPUs per job")
+    s.add_argument("--ddp", action="store_true", help="one DDP task per GPU (the WS experiments; torchrun's "
+                   "environment is set in each task)")
+    s.add_argument("--time", default="1440", help="time limit per job: minutes or [D-]HH:MM[:SS]")
+    s.add_argument("--cpus-per-task", type=int, default=8)
+    s.add_argument("--mem-gb", type=int, default=None)
+    s.add_argument("--account", default=None)
+    s.add_argument("-p", "--param", action="append", metavar="KEY=VALUE", help="override a config field of every run")
+    s.add_argument("--runs", default=None, help="run store folder (default: $CGH_RUNS or ./runs); must be shared "
+                   "with the cluster nodes")
+    s.add_argument("--data-root", default=None)
+    s.add_argument("--device", default="auto")
+    s.add_argument("--checkpoint-every-steps", type=int, default=0)
+    s.add_argument("--dry-run", action="store_true", help="say what would be submitted, submit nothing")
+    s.set_defaults(fn=cmd_sweep)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

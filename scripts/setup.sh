@@ -6,7 +6,7 @@ PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
-if ! .venv/bin/python -c "import cgh_lib, torch, papermill, jupyter_book, yaml, ghp_import, selenium" 2>/dev/null; then
+if ! .venv/bin/python -c "import cgh_lib, torch, papermill, jupyter_book, yaml, ghp_import, selenium, submitit" 2>/dev/null; then
   .venv/bin/pip install -q --upgrade pip
   .venv/bin/pip install -q -e ".[dev]"
 fi

@@ -17,8 +17,8 @@ CGH = [sys.executable, "-m", "cgh_lib"]
 @pytest.mark.parametrize("args, expected", [
     (["run", "nope"], "unknown experiment 'nope'; accepted: "),
     (["figure", "fig9"], "unknown figure 'fig9'; accepted: cg2020-fig1"),
-    (["run", "cg2020-label-noise", "--profile", "huge"], "unknown profile 'huge'; accepted: smoke, small, paper"),
-    (["figure", "cg2020-fig1", "--profile", "huge"], "unknown profile 'huge'; accepted: smoke, small, paper"),
+    (["run", "cg2020-label-noise", "--profile", "huge"], "unknown profile 'huge'; accepted: smoke, small, large, paper"),
+    (["figure", "cg2020-fig1", "--profile", "huge"], "unknown profile 'huge'; accepted: smoke, small, large, paper"),
     (["run", "cg2020-label-noise", "-p", "colour=red"], "unknown parameter key 'colour'"),
     (["figure", "cg2020-fig1", "-p", "colour=red"], "unknown parameter key 'colour' for figure cg2020-fig1; accepted: profile"),
     (["run", "cg2020-label-noise", "-p", "noise=1.5"], "noise fraction 1.5 is outside [0, 1]"),

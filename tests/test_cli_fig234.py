@@ -14,7 +14,7 @@ from conftest import assert_usage_error, cgh
     (["run", "cg2020-loss-reduction", "-p", "noise=1"], "noise=1 leaves the pristine set empty"),
     (["run", "cg2020-loss-reduction", "-p", "estimator=fast"], "unknown estimator 'fast'; accepted: paper, exact"),
     (["figure", "cg2020-fig4", "-p", "colour=red"], "unknown parameter key 'colour' for figure cg2020-fig4"),
-    (["figure", "cg2020-fig2", "--profile", "huge"], "unknown profile 'huge'; accepted: smoke, small, paper"),
+    (["figure", "cg2020-fig2", "--profile", "huge"], "unknown profile 'huge'; accepted: smoke, small, large, paper"),
 ])
 def test_bad_input_is_one_line_exit_2(args, expected):
     assert_usage_error(cgh(*args), expected)

@@ -15,11 +15,16 @@ from cgh_lib.store.runstore import RunStore
 STORE = RunStore(REPO_ROOT / "runs")
 # figures whose small-profile runs are not committed yet (each listed with why)
 NOT_COMMITTED = {"ws-fig6": "Inception stand-in runs not committed", "ws-fig7": "VGG stand-in runs not committed"}
+# figures computed in their notebook without the run store (each listed with why)
+NO_RUNS = {"gm-fig1": "the §3 example is an exact 6-weight GD computation done in the notebook"}
 
 
 @pytest.mark.parametrize("fig_id", sorted(figures()))
 def test_small_profile_runs_are_stored(fig_id):
     configs = figures()[fig_id].configs("small")
+    if fig_id in NO_RUNS:
+        assert not configs, f"{fig_id} is listed as run-free but registers configs"
+        pytest.skip(NO_RUNS[fig_id])
     assert configs, f"{fig_id} registers no configs"
     missing = [c for c in configs if STORE.load(c) is None]
     if fig_id in NOT_COMMITTED:

@@ -46,7 +46,7 @@ BUILD_DIR = REPO_ROOT / "_build"
 RUNTIME_KEYS = ("profile",)
 # Profiles the stored build prefers, best first. A new profile (e.g. a larger CPU
 # scale) is one more entry here, at its place in the order.
-PROFILE_ORDER: list[str] = ["paper", "small", "smoke"]
+PROFILE_ORDER: list[str] = ["paper", "large", "small", "smoke"]
 # library files that shape the site but not an executed notebook (not in its fingerprint)
 SITE_ONLY = {"cgh_lib/book/pages.py", "cgh_lib/book/web_assets.py", "cgh_lib/book/sphinx_ext.py"}
 

@@ -46,10 +46,10 @@ def _cell(text: Any) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def status_page(shown: dict[str, str | None], requested: str | None) -> str:
+def status_page(shown: dict[str, str | None], requested: str | None, profiles: list[str]) -> str:
     now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     how = (f"every figure at the **{requested}** profile (runs trained where missing)" if requested else
-           "each figure at the highest profile whose runs are all stored (paper > small > smoke); nothing trained")
+           "each figure at the highest profile whose runs are all stored (" + " > ".join(profiles) + "); nothing trained")
     lines = [f"**This build**: commit `{build_commit()}`, built {now}; {how}. "
              "Every stored run is listed in the {doc}`run browser </book/generated/runs>`.", "",
              "| figure | shown at profile | paper |", "|---|---|---|"]
@@ -125,7 +125,7 @@ def write_pages(shown: dict[str, str | None], store: RunStore, profiles: list[st
                 subs: list[tuple[str, str]]) -> None:
     """Write both pages; ``subs`` = (machine path, replacement) pairs applied to their text."""
     GENERATED.mkdir(parents=True, exist_ok=True)
-    for name, text in (("status.md", status_page(shown, requested)), ("runs.md", runs_page(store, profiles))):
+    for name, text in (("status.md", status_page(shown, requested, profiles)), ("runs.md", runs_page(store, profiles))):
         for old, new in subs:
             text = text.replace(old, new)
         path = GENERATED / name

@@ -1,11 +1,12 @@
 """Gradients layer: per-example gradients (incl. through a shared BatchNorm forward), robust
-aggregators (winsorized mean, M3 / RM3 / RA3) and gradient statistics."""
+aggregators (winsorized mean, M3 / RM3 / RA3) and gradient statistics (incl. GM2022 coherence)."""
 
 from cgh_lib.grads.aggregators import (  # noqa: F401
     WINSORIZE_KERNELS,
     KERNEL_ENV,
     winsorize_kernel,
     winsorized_mean,
+    winsorized_mean_reference,
     median_of_three,
     Aggregator,
     SGDAggregator,
@@ -22,6 +23,15 @@ from cgh_lib.grads.batchnorm import (  # noqa: F401
     has_batchnorm,
     per_example_grads_shared_forward,
     BNWinsorizedAggregator,
+)
+from cgh_lib.grads.coherence import (  # noqa: F401
+    COHERENCE_METHODS,
+    Coherence,
+    CoherenceAccumulator,
+    LayerCoherence,
+    coherence,
+    coherence_of_vectors,
+    stylized_minibatch_alpha,
 )
 from cgh_lib.grads.per_example import (  # noqa: F401
     METHODS,

@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from cgh_lib.errors import UserError, choice_error
+from cgh_lib.grads import native_winsorize
 from cgh_lib.grads.per_example import (
     LinearFactors,
     LossFn,
@@ -125,22 +126,31 @@ def _winsorized_sum_network(x: Tensor, c: int) -> Tensor:
     return res + c * (top[c] + bot[c])
 
 
-WINSORIZE_KERNELS = ("eager", "compiled")
+WINSORIZE_KERNELS = ("auto", "native", "eager", "compiled")
 KERNEL_ENV = "CGH_WINSORIZE_KERNEL"
 _compiled: dict[str, Callable[[Tensor, int], Tensor]] = {}
 
 
 def winsorize_kernel(kernel: str | None = None) -> str:
-    """The CPU winsorization kernel to use: ``kernel``, else $CGH_WINSORIZE_KERNEL, else eager.
+    """The CPU winsorization kernel to use: ``kernel``, else $CGH_WINSORIZE_KERNEL, else auto.
 
-    "compiled" (torch.compile of the insertion network, needs a C++ compiler)
-    is several times faster per step but compiles for ~0.5-2 min per (batch, c)
-    on first use, so it pays for long runs (the Figure 4 grid), not for tests.
+    "native" (default through "auto"): the C++ kernel of `native_winsorize`,
+    built in seconds on first use and cached; for a Linear layer it fuses the
+    per-example outer products with the selection, bit-equal to
+    `winsorized_mean_reference`. "auto" resolves to it, or to "eager" (torch
+    ops, agrees with the reference to float rounding) when no C++ compiler
+    works. "compiled" (torch.compile of the insertion network) compiles for
+    ~0.5-2 min per (batch, c) and is kept for comparison.
     """
-    k = kernel if kernel is not None else os.environ.get(KERNEL_ENV, "eager")
+    k = kernel if kernel is not None else os.environ.get(KERNEL_ENV, "auto")
     if k not in WINSORIZE_KERNELS:
         raise choice_error("winsorization kernel" + ("" if kernel is not None else f" (${KERNEL_ENV})"),
                            k, WINSORIZE_KERNELS)
+    if k == "auto":
+        return "native" if native_winsorize.available() else "eager"
+    if k == "native" and not native_winsorize.available():
+        raise UserError(f"winsorization kernel 'native' cannot be built: {native_winsorize.build_error()}; "
+                        "accepted: auto, eager, compiled")
     return k
 
 
@@ -152,12 +162,31 @@ def _compiled_network() -> Callable[[Tensor, int], Tensor]:
 
 
 def _winsorized_sum_into(x: Tensor, c: int, out: Tensor, kernel: str) -> None:
-    """Winsorized column sums of a CPU block x [B, w] into out [w] (c >= 1)."""
+    """Winsorized column sums of a CPU block x [B, w] into out [w] (c >= 1; eager or compiled)."""
     if kernel == "compiled":
         out.copy_(_compiled_network()(x, c))
         return
     for s in range(0, x.shape[1], _CPU_CHUNK):
         _winsorized_sum_cpu(x[:, s : s + _CPU_CHUNK], c, out[s : s + _CPU_CHUNK])
+
+
+def winsorized_mean_reference(per_example: Tensor, c: int) -> Tensor:
+    """The definition the native kernel is bit-equal to (slow: a full sort).
+
+    Per coordinate: clip the B values to [(c+1)-th smallest, (c+1)-th largest],
+    add the clipped values in batch order in the input dtype (they are bounded
+    once clipped, so this loses nothing to cancellation), divide by B. Fixing
+    the summation order is what makes "bit-equal" a testable property; torch's
+    own sum/mean reorder.
+    """
+    batch = per_example.shape[0]
+    c = _check_c(c, batch)
+    s = per_example.sort(0).values
+    clipped = torch.minimum(torch.maximum(per_example, s[c]), s[batch - 1 - c])
+    acc = torch.zeros_like(per_example[0])
+    for row in clipped:
+        acc += row
+    return acc / batch
 
 
 def winsorized_mean(per_example: Tensor, c: int, kernel: str | None = None) -> Tensor:
@@ -166,8 +195,8 @@ def winsorized_mean(per_example: Tensor, c: int, kernel: str | None = None) -> T
     Each coordinate's B values are clipped to [(c+1)-th smallest, (c+1)-th
     largest] and averaged; c = 0 is the plain mean. c is a count per minibatch
     (the paper's percentile c with batch 100); requires 2c+2 <= B. ``kernel``
-    picks the CPU implementation (see `winsorize_kernel`); results agree to
-    float rounding.
+    picks the CPU implementation (see `winsorize_kernel`): "native" is
+    bit-equal to `winsorized_mean_reference`, the others agree to float rounding.
     """
     batch = per_example.shape[0]
     c = _check_c(c, batch)
@@ -175,6 +204,8 @@ def winsorized_mean(per_example: Tensor, c: int, kernel: str | None = None) -> T
     if c == 0:
         return per_example.mean(0)
     x = per_example.reshape(batch, -1)
+    if kernel == "native" and native_winsorize.supports(x):
+        return native_winsorize.winsor_rows(x, c).reshape(per_example.shape[1:])
     if x.is_cuda or x.shape[1] == 0:
         res = _winsorized_sum_topk(x, c)
     else:
@@ -308,9 +339,21 @@ class WinsorizedAggregator(Aggregator):
         return loss
 
     def _winsorize_linear(self, f: LinearFactors, named: dict[str, nn.Parameter], batch: int) -> None:
-        """CPU: build the per-example weight gradients a block of output rows at a
-        time in one reused cache-sized buffer and winsorize each block at once,
-        instead of writing (and page-faulting) the whole [B, out, in] tensor."""
+        """CPU: the winsorized weight gradient without the [B, out, in] tensor.
+
+        native kernel, one call of the layer per example (an MLP): fused, the
+        per-example outer products are formed in registers and selected on the
+        fly. Otherwise: build the per-example gradients a block of output rows
+        at a time in one reused cache-sized buffer and winsorize each block.
+        """
+        native = self.kernel == "native" and all(native_winsorize.supports(t) for t in f.a + f.dz)
+        if native and len(f.a) == 1 and f.a[0].shape[1] == 1:
+            dz, a = f.dz[0][:, 0], f.a[0][:, 0]
+            if f.bias is not None:
+                named[f.bias].grad = native_winsorize.winsor_rows(dz, self.c)
+            if f.weight is not None:
+                named[f.weight].grad = native_winsorize.winsor_outer(dz, a, self.c)
+            return
         if f.bias is not None:
             per_ex_b = sum(dz.sum(1) for dz in f.dz)
             named[f.bias].grad = winsorized_mean(per_ex_b, self.c, self.kernel)
@@ -334,8 +377,13 @@ class WinsorizedAggregator(Aggregator):
                 else:
                     blk.baddbmm_(dzt, a)
             cols = blk.view(batch, -1)
-            _winsorized_sum_into(cols, self.c, flat[o0 * n_in : o1 * n_in], self.kernel)
-        w.grad = grad.div_(batch)
+            dst = flat[o0 * n_in : o1 * n_in]
+            if native:  # means, bit-equal to the reference on these per-example values
+                dst.copy_(native_winsorize.winsor_rows(cols, self.c))
+            else:
+                _winsorized_sum_into(cols, self.c, dst, self.kernel)
+                dst.div_(batch)
+        w.grad = grad
 
     def __repr__(self) -> str:
         return f"WinsorizedAggregator(c={self.c}, kernel={self.kernel!r})"

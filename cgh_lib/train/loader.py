@@ -309,6 +309,7 @@ def train_with_loader(
     checkpoint_path: str | os.PathLike | None = None,
     ctx: DistContext | None = None,
     on_epoch_end: Callable[[int, dict[str, list]], None] | None = None,
+    probe: Callable[[int, nn.Module], dict[str, float] | None] | None = None,
 ) -> dict[str, list]:
     """Train ``model`` in place and return the metrics history (JSON-serialisable dict of lists).
 
@@ -316,6 +317,10 @@ def train_with_loader(
     DDP here when ``ctx`` is distributed). With ``checkpoint_path`` set and a
     checkpoint there, training resumes from it. ``on_epoch_end(epochs_done,
     history)`` runs after each epoch's checkpoint (on every rank).
+    ``probe(step, model)`` is a measurement hook called before training and after
+    every step, on the bare model; when it returns a dict (it decides its own
+    schedule, e.g. GM2022's coherence on a log schedule), the values are recorded
+    as ``probe_<key>`` with ``probe_step`` (part of the history, so checkpointed).
     """
     cfg.validate()
     ctx = ctx or DistContext()
@@ -390,8 +395,18 @@ def train_with_loader(
         if ctx.is_main:
             log.info("step %d: %s", step, {k: v[-1] for k, v in history.items() if k.endswith("_acc")})
 
+    def run_probe() -> None:
+        if probe is None:
+            return
+        got = probe(step, unwrap_model(net))
+        if got is not None:
+            history.setdefault("probe_step", []).append(step)
+            for k, v in got.items():
+                history.setdefault(f"probe_{k}", []).append(v)
+
     if start_epoch == 0 and step == 0:
         record()  # the paper's curves start at the untrained model
+        run_probe()
     stopped = stop_reached(cfg, history)
 
     for epoch in range(start_epoch, n_epochs):
@@ -424,6 +439,7 @@ def train_with_loader(
             running[0] += torch.as_tensor(loss).detach().double().to(dev)
             running[1] += 1
             step += 1
+            run_probe()
             if cfg.eval_every_steps is not None and (step % cfg.eval_every_steps == 0 or step == total_steps):
                 record()
                 net.train()

@@ -290,8 +290,13 @@ def _arrays(history: dict[str, list], corrupt_mask: torch.Tensor) -> dict[str, n
 
 
 def run_one(cfg: WSConfig, opts: RunOptions,
-            on_epoch_end: Callable[[int, dict[str, list]], None] | None = None) -> RunResult:
-    """Train one config (resuming from its checkpoint if one exists) and store the result."""
+            on_epoch_end: Callable[[int, dict[str, list]], None] | None = None,
+            make_probe: Callable[[Dataset, Dataset, torch.device], Callable] | None = None) -> RunResult:
+    """Train one config (resuming from its checkpoint if one exists) and store the result.
+
+    ``make_probe(noisy_train, test, device)`` builds a measurement hook for
+    `train_with_loader` (GM2022 measures coherence with it); its values are stored as
+    ``probe_*`` arrays."""
     cfg.validate()
     ctx = _dist_context(opts)
     exp, key = cfg.EXPERIMENT, config_hash(cfg)
@@ -317,7 +322,8 @@ def run_one(cfg: WSConfig, opts: RunOptions,
 
     workers = int(os.environ.get("CGH_NUM_WORKERS", "8" if ctx.device.type == "cuda" else "0"))
     hist = train_with_loader(model, noisy, evals, cfg.loader_config(opts.progress and ctx.is_main, workers),
-                             aggregator=agg, checkpoint_path=ckpt, ctx=ctx, on_epoch_end=epoch_done)
+                             aggregator=agg, checkpoint_path=ckpt, ctx=ctx, on_epoch_end=epoch_done,
+                             probe=make_probe(noisy, test, ctx.device) if make_probe is not None else None)
     if ctx.is_main:
         arrays = _arrays(hist, noisy.corrupt_mask)
         final = {f"{g}_{m}": float(arrays[f"{g}_{m}"][-1]) for g in GROUPS for m in ("acc", "loss")}

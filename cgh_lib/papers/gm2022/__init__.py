@@ -1,0 +1,25 @@
+"""GM2022, "On the Generalization Mystery in Deep Learning" (Chatterjee & Zielinski, 2022).
+
+- `example`: §3's illustrative example (6-weight linear model) and the interactive blog Figs. 1-2
+- `experiments`: coherence during training, real vs random labels (MLP, CNN; Theorem 1's term);
+  Figure 4's configs (M3 vs SGD at 50% noise, WS machinery)
+- `plots`, `claims`: the figures and the paper's claims checked on the runs
+"""
+
+from cgh_lib.book.registry import Figure, register_figure
+from cgh_lib.papers.gm2022 import (
+    claims,  # noqa: F401  (registers the claims)
+    experiments,  # registers the experiments
+)
+
+register_figure(
+    Figure("gm-fig1", "notebooks/gm_fig1_illustrative_example.ipynb",
+           "GM2022 §3: the illustrative example, and coherence as an idea", "GM2022 §3, blog Figs. 1-2",
+           lambda profile: []),
+    Figure("gm-fig3", "notebooks/gm_fig3_coherence_real_random.ipynb",
+           "GM2022: coherence during training, real vs random labels (and Theorem 1)", "GM2022 blog Fig. 3, Theorem 1",
+           experiments.figure3_configs),
+    Figure("gm-fig4", "notebooks/gm_fig4_m3_vs_sgd.ipynb",
+           "GM2022: M3 vs SGD at 50% label noise", "GM2022 blog Fig. 4",
+           lambda profile: list(experiments.fig4_configs(profile).values())),
+)

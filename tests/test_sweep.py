@@ -1,0 +1,108 @@
+"""`cgh sweep` through submitit's local executor: two runs, one killed mid-run and resumed."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from cgh_lib.book.registry import make_config
+from cgh_lib.book.sweep import ClusterOptions, stack_active, sweep
+from cgh_lib.cli import main
+from cgh_lib.errors import UserError
+from cgh_lib.store.config import config_hash
+from cgh_lib.store.experiments import group_key
+from cgh_lib.store.runstore import RunStore
+
+submitit = pytest.importorskip("submitit")
+
+
+def _wait(pred, timeout: float, what: str) -> None:
+    t0 = time.time()
+    while not pred():
+        if time.time() - t0 > timeout:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.5)
+
+
+def test_local_sweep_two_runs_one_killed_and_resumed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parent.parent))  # the jobs import this checkout
+    store = RunStore(tmp_path / "runs")
+    # two Figure 4 smoke cells (each its own stack), long enough to be killed after a checkpoint
+    cfgs = [make_config("cg2020-winsorized", "smoke", {"c": c, "noise": 0.5, "steps": 1500}) for c in (0, 1)]
+    cluster = ClusterOptions(executor="local", time_min=30)
+    first = sweep(cfgs, store, cluster, device="cpu", checkpoint_every_steps=25)
+    assert [s.state for s in first] == ["submitted", "submitted"] and all(s.job_id for s in first)
+    # called again at once: both stacks are active, nothing is submitted twice
+    assert [s.state for s in sweep(cfgs, store, cluster, device="cpu")] == ["active", "active"]
+
+    victim = cfgs[1]
+    ckpt = store.checkpoint_path(victim.EXPERIMENT, config_hash(victim))
+    hb = store.root / "_sweeps" / victim.EXPERIMENT / f"{group_key([victim])}.alive"
+    _wait(lambda: ckpt.exists() and hb.exists(), 300, "the second run's first checkpoint")
+    pid = json.loads(hb.read_text())["pid"]
+    os.kill(pid, signal.SIGKILL)  # the worker dies mid-run (a node lost, an OOM kill)
+    _wait(lambda: not stack_active(store, victim.EXPERIMENT, group_key([victim])), 60, "the killed job to end")
+    assert not store.has(victim)
+
+    again = sweep(cfgs, store, cluster, device="cpu", checkpoint_every_steps=25)
+    assert again[1].state == "submitted" and again[0].state in ("active", "stored")
+    for s in first[:1] + again[1:]:
+        s.job.result()  # wait for both jobs (raises if a job failed)
+    for c in cfgs:
+        assert store.has(c)
+    assert store.load(victim).provenance["resumed"] >= 1  # continued from its checkpoint
+    assert store.load(cfgs[0]).provenance["resumed"] == 0
+    assert [s.state for s in sweep(cfgs, store, cluster)] == ["stored", "stored"]
+
+
+def test_sweep_cli_dry_run_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    rc = main(["sweep", "cg2020-fig4", "--profile", "smoke", "--runs", str(tmp_path), "--dry-run",
+               "--executor", "slurm", "--partition", "gpu", "--gpus-per-node", "2", "--ddp", "--time", "2:00:00"])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["stacks"] == 9 and out["submitted"] == 9 and out["job_ids"] == [] and out["dry_run"]
+    assert main(["sweep", "cg2020-fig4", "--profile", "smoke", "--runs", str(tmp_path), "--executor", "pbs"]) == 2
+    assert "unknown executor 'pbs'; accepted: local, slurm" in capsys.readouterr().err
+    assert main(["sweep", "cg2020-fig4", "--profile", "smoke", "--time", "soon", "--dry-run"]) == 2
+    with pytest.raises(UserError, match="gpus-per-node"):
+        ClusterOptions(gpus_per_node=-1).validate()
+
+
+def test_list_plan_counts_stored_runs(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["list", "--plan", "--profile", "small", "--runs", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "no GPU measurement is committed" in out
+    row = next(line for line in out.splitlines() if line.startswith("cg2020-fig4"))
+    assert row.split()[2:5] == ["25", "0", "25"]  # runs, stored, jobs in an empty store
+    committed = str(Path(__file__).resolve().parent.parent / "runs")
+    assert main(["list", "--plan", "--profile", "small", "--runs", committed]) == 0  # Fig 1's runs are committed
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("cg2020-fig1"))
+    assert row.split()[2:5] == ["5", "5", "0"]
+
+
+def test_slurm_executor_parameters(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a SLURM job asks for (submitit builds the sbatch file from these; no cluster needed)."""
+    from cgh_lib.book.sweep import _executor
+
+    with pytest.raises(UserError, match="needs a SLURM login node"):
+        monkeypatch.setenv("PATH", str(tmp_path))  # no srun
+        _executor(tmp_path, ClusterOptions(executor="slurm"), "x")
+    bin_ = tmp_path / "bin"
+    bin_.mkdir()
+    (bin_ / "srun").write_text("#!/bin/sh\nexit 0\n")
+    (bin_ / "srun").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_}:{os.environ['PATH']}")
+
+    ex = _executor(tmp_path, ClusterOptions(executor="slurm", partition="gpu", gpus_per_node=4, time_min=90,
+                                            ddp=True, account="lab"), "cgh-test")
+    p = ex._executor.parameters
+    assert (p["partition"], p["gpus_per_node"], p["ntasks_per_node"], p["time"], p["account"]) == \
+        ("gpu", 4, 4, 90, "lab")
+    one = _executor(tmp_path, ClusterOptions(executor="slurm", gpus_per_node=4), "cgh-test")._executor.parameters
+    assert one["ntasks_per_node"] == 1  # without --ddp one process gets the node's GPUs

@@ -170,12 +170,13 @@ def test_placeholder_page_says_how_to_make_the_runs(tmp_path, monkeypatch):
 
 
 def test_every_figure_notebook_has_an_explorer():
-    """Every figure page carries an explorer (one `explore(...)` call in its notebook)."""
+    """Every figure page carries an explorer (one `explore(...)` call in its notebook, or a
+    figure's own client-side widget such as GM2022's `interactive_toy`)."""
     import json
 
     from cgh_lib.book.registry import figures
 
     missing = [f.id for f in figures().values()
-               if not any("explore(" in "".join(c["source"]) for c in json.loads(f.source.read_text())["cells"]
+               if not any("explore(" in "".join(c["source"]) or "interactive_toy(" in "".join(c["source"]) for c in json.loads(f.source.read_text())["cells"]
                           if c["cell_type"] == "code")]
     assert not missing, f"figure notebooks without an explorer cell: {missing}"

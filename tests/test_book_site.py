@@ -180,3 +180,16 @@ def test_every_figure_notebook_has_an_explorer():
                if not any("explore(" in "".join(c["source"]) or "interactive_toy(" in "".join(c["source"]) for c in json.loads(f.source.read_text())["cells"]
                           if c["cell_type"] == "code")]
     assert not missing, f"figure notebooks without an explorer cell: {missing}"
+
+
+def test_a_profile_a_figure_does_not_define_is_skipped(tmp_path):
+    def configs(p):
+        if p == "large":
+            raise UserError("unknown profile of experiment 'x' 'large'")
+        return [make_config("cg2020-label-noise", p)]
+
+    store = RunStore(tmp_path)
+    _store_run(store, make_config("cg2020-label-noise", "smoke"))
+    fig = _fig(configs)
+    assert build.stored_profile(fig, store) == "smoke"
+    assert build.figure_configs(fig, "large") == []

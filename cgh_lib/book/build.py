@@ -114,10 +114,19 @@ def stored_profile(fig: Figure, store: RunStore | None = None) -> str | None:
     """The highest profile at which every run of the figure (default parameters) is stored."""
     store = store or RunStore()
     for p in profile_order():
-        configs = fig.configs(p)
+        configs = figure_configs(fig, p)
         if configs and all(store.has(c) for c in configs):
             return p
     return None
+
+
+def figure_configs(fig: Figure, profile: str) -> list[Any]:
+    """The figure's configs at ``profile``; none where its experiments do not define the profile
+    (e.g. ``large`` for experiments whose data is not available offline)."""
+    try:
+        return list(fig.configs(profile))
+    except UserError:
+        return []
 
 
 # ----------------------------------------------------------------------------- presentation
@@ -328,8 +337,19 @@ def build_book(profile: str | None = None, force: bool = False, progress: bool =
     store = RunStore()
     shown: dict[str, str | None] = {}
     todo: list[tuple[Figure, str]] = []
-    for fig in figures().values():
-        p = profile or stored_profile(fig, store)
+    figs = list(figures().values())
+    if profile is None:
+        for fig in figs:
+            shown[fig.id] = stored_profile(fig, store)
+        # a figure with no runs at any profile (computed on the page, e.g. an exact toy
+        # example) is shown at the profile most of the book is shown at
+        runless = [f for f in figs if not any(figure_configs(f, p) for p in profile_order())]
+        counts = [p for f, p in shown.items() if p and f not in {r.id for r in runless}]
+        book_profile = max(set(counts), key=counts.count) if counts else profile_order()[-1]
+        for fig in runless:
+            shown[fig.id] = book_profile
+    for fig in figs:
+        p = profile or shown[fig.id]
         shown[fig.id] = p
         if p is None:
             write_placeholder(fig)

@@ -16,6 +16,7 @@ from collections import defaultdict
 from typing import Any
 
 from cgh_lib.book.registry import Figure, figures, make_config
+from cgh_lib.errors import UserError
 from cgh_lib.store.config import config_hash, to_dict
 from cgh_lib.store.provenance import REPO_ROOT
 from cgh_lib.store.runstore import RunStore
@@ -81,7 +82,11 @@ def uses_by_hash(profiles: list[str]) -> dict[str, list[tuple[Figure, str]]]:
     uses: dict[str, list[tuple[Figure, str]]] = defaultdict(list)
     for fig in figures().values():
         for p in profiles:
-            for c in fig.configs(p):
+            try:
+                configs = fig.configs(p)
+            except UserError:  # a profile the figure's experiments do not define
+                continue
+            for c in configs:
                 uses[config_hash(c)].append((fig, p))
     return uses
 

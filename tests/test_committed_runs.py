@@ -30,3 +30,13 @@ def test_small_profile_runs_are_stored(fig_id):
     if fig_id in NOT_COMMITTED:
         pytest.skip(NOT_COMMITTED[fig_id])
     assert not missing, f"{fig_id}: {len(missing)} of {len(configs)} small-profile runs not in runs/"
+
+
+@pytest.mark.parametrize("fig_id", sorted(figures()))
+def test_smoke_profile_runs_are_stored(fig_id):
+    """The smoke summaries are committed too (tiny), so the smoke book trains nothing and
+    building it leaves runs/ clean; a config change that orphans them shows up here."""
+    configs = figures()[fig_id].configs("smoke")
+    missing = [c for c in configs if not STORE.has(c)]
+    assert not missing, (f"{fig_id}: {len(missing)} of {len(configs)} smoke runs not in runs/; commit them: "
+                         f"CGH_RUNS= cgh figure {fig_id} --profile smoke, then git add runs/")

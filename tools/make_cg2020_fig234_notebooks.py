@@ -51,13 +51,14 @@ FIG2_INTRO = '''
 
 *Chatterjee, "Coherent Gradients", ICLR 2020, §2.4.* The Figure 1 setup (MLP
 784-2048-10, Xavier init, SGD lr 0.1, batch 100) on MNIST with 25, 50 and 75% label
-noise. With g_t the summed gradient of a fixed sample of training examples at step t,
-and g^p_t / g^c_t the sums over its pristine / corrupt part,
+noise. With $g_t$ the summed gradient of a fixed sample of training examples at step $t$,
+and $g^p_t$ / $g^c_t$ the sums over its pristine / corrupt part,
 
-f^p_t = <g_t, g^p_t> / <g_t, g_t>,  f^c_t = <g_t, g^c_t> / <g_t, g_t> = 1 - f^p_t
+$$f^p_t = \\frac{\\langle g_t, g^p_t \\rangle}{\\langle g_t, g_t \\rangle}, \\qquad
+f^c_t = \\frac{\\langle g_t, g^c_t \\rangle}{\\langle g_t, g_t \\rangle} = 1 - f^p_t$$
 
 split the first-order loss reduction of a gradient step between the two groups (the
-cross terms <g^p, g^c> are shared equally). The rows below the first are *null
+cross terms $\\langle g^p_t, g^c_t \\rangle$ are shared equally). The rows below the first are *null
 worlds*: the same runs with the pristine/corrupt designations randomly permuted among
 the sampled examples.
 
@@ -102,9 +103,10 @@ once, shared). To adjust for the different sizes of the two groups, the paper lo
 at the mean cumulative contribution of one pristine / one corrupt example to the loss
 reduction over the first steps,
 
-i^p_t = (1/|p|) sum_{t' <= t} <g_t', g^p_t'>,   i^c_t = (1/|c|) sum_{t' <= t} <g_t', g^c_t'>,
+$$i^p_t = \\frac{1}{|p|} \\sum_{t' \\le t} \\langle g_{t'}, g^p_{t'} \\rangle, \\qquad
+i^c_t = \\frac{1}{|c|} \\sum_{t' \\le t} \\langle g_{t'}, g^c_{t'} \\rangle$$
 
-(up to the learning rate, to first order), for t = 0..10, with |p|, |c| the group
+(up to the learning rate, to first order), for $t = 0, \\dots, 10$, with $|p|$, $|c|$ the group
 sizes within the sample. Rows below the first are null worlds (designations
 permuted among the sampled examples).
 
@@ -206,6 +208,11 @@ the networks learn the clean data, but its numbers are not evidence.
 '''
 
 
+EXPLORE = '''
+from cgh_lib.book.explorer import explore
+explore({var}, {controls}, title="{title}")
+'''
+
 def main() -> None:
     nb = ROOT / "notebooks"
     write(nb / "cg2020_fig2_loss_reduction.ipynb", [
@@ -214,6 +221,8 @@ def main() -> None:
         ("code", LR_RUN),
         ("code", 'fig = plots_cg2020.figure2(runs, f"CG2020 Figure 2 reproduced (profile: {profile})")\n'
                  "plotting.stamp(fig, plotting.run_stamp(profile, list(runs.values())))"),
+        ("code", EXPLORE.format(var="runs", controls='["noise"]',
+                                title="Explore one run: its accuracy and loss curves and its numbers")),
         ("md", "## The paper's statements, checked on the runs above\n\nEach row is computed from the stored "
                "runs in the figure; \"holds\" is the outcome of the stated comparison, not an editorial "
                "judgement. f_p is measured at the evaluation steps shown on the x axis."),
@@ -226,6 +235,8 @@ def main() -> None:
         ("code", LR_RUN),
         ("code", 'fig = plots_cg2020.figure3(runs, f"CG2020 Figure 3 reproduced (profile: {profile})")\n'
                  "plotting.stamp(fig, plotting.run_stamp(profile, list(runs.values())))"),
+        ("code", EXPLORE.format(var="runs", controls='["noise"]',
+                                title="Explore one run: its accuracy and loss curves and its numbers")),
         ("md", "## The paper's statements, checked on the runs above\n\nThe Figure 3 rows are the last two; "
                "the others are Figure 2's, from the same runs."),
         ("code", CLAIMS.format(mod="loss_reduction", arg="runs")),
@@ -237,6 +248,8 @@ def main() -> None:
         ("code", FIG4_RUN),
         ("code", 'fig = plots_cg2020.figure4(grid, f"CG2020 Figure 4 reproduced (profile: {profile})")\n'
                  "plotting.stamp(fig, plotting.run_stamp(profile, list(grid.values())))"),
+        ("code", EXPLORE.format(var="grid", controls='["c", "noise"]',
+                                title="Explore one cell of the grid: its curves and final numbers")),
         ("md", "## The paper's statements, checked on the runs above\n\nEach row is computed from the stored "
                "runs in the figure; \"holds\" is the outcome of the stated comparison. Proper accuracy = the "
                "pristine fraction of the noisy training set."),

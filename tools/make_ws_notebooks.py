@@ -46,6 +46,8 @@ def figure_cells(fig, cls, paper_data, var, key, plot, claims, extra=""):
         ("code", f"""{var} = {{{key}: r for (agg, n, c), r in runs.items()}}
 fig = ws_plotting.{plot}
 ws_plotting.stamp(fig, ws_plotting.ws_stamp(profile, list({var}.values())))"""),
+        ("code", """from cgh_lib.book.explorer import explore
+explore(runs, ["aggregator", "noise", "s"], title="Explore one run: its curves and final numbers")"""),
         ("md", CLAIMS_MD),
         ("code", f"""pd.set_option("display.max_colwidth", None)
 display(pd.DataFrame(ws.{claims}({var})).style.hide(axis="index"))

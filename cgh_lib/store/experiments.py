@@ -9,6 +9,7 @@ is missing, grouping missing configs that can be stacked.
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -159,6 +160,10 @@ def ensure_runs(configs: Sequence[Any], opts: RunOptions | None = None) -> list[
             results[config_hash(c)] = r
         elif config_hash(c) not in {config_hash(m) for g in missing.values() for m in g}:
             missing.setdefault(exp.stack_key(c), []).append(c)
+    if missing and os.environ.get("CGH_STORED_ONLY"):  # the stored book build: read, never train
+        n = sum(len(g) for g in missing.values())
+        raise UserError(f"{n} run(s) of {exp.name} not stored (first: {config_hash(next(iter(missing.values()))[0])}) "
+                        "and CGH_STORED_ONLY is set; accepted: stored runs only (unset it to train them)")
     for group in missing.values():
         with opts.store.lock(group):
             todo = []

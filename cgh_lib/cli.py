@@ -12,7 +12,7 @@ import math
 import sys
 from typing import Any, Sequence
 
-from cgh_lib.errors import UserError
+from cgh_lib.errors import FigureFailed, UserError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -36,9 +36,10 @@ def cmd_run(a: argparse.Namespace) -> int:
 
     cfg = make_config(a.experiment, a.profile, parse_kv(a.param))
     opts = RunOptions(data_root=a.data_root, device=a.device, store=RunStore(a.runs), force=a.force,
-                      progress=not a.no_progress, checkpoint_every_steps=a.checkpoint_every_steps)
+                      progress=not a.no_progress and sys.stderr.isatty(),  # no bars in a log file
+                      checkpoint_every_steps=a.checkpoint_every_steps)
     opts.torch_device()  # validate before any work
-    cached = opts.store.has(cfg) and not a.force
+    cached = not a.force and opts.store.load(cfg) is not None  # (a damaged result is discarded here)
     (res,) = ensure_runs([cfg], opts)
     print(f"stored in {res.path}", file=sys.stderr)
     print(json.dumps(_json_safe({"experiment": a.experiment, "hash": config_hash(cfg), "cached": cached,
@@ -56,10 +57,13 @@ def cmd_figure(a: argparse.Namespace) -> int:
 
 
 def cmd_book(a: argparse.Namespace) -> int:
-    from cgh_lib.book.build import build_book
+    from cgh_lib.book.build import build_book, publish
 
-    index = build_book(a.profile, force=a.force, progress=not a.no_progress)
+    index = build_book(a.profile, force=a.force, progress=not a.no_progress, repo_url=a.repo_url, jobs=a.jobs)
     print(f"book built: {index}")
+    if a.publish:
+        publish(index.parent)
+        print("published to the gh-pages branch")
     return 0
 
 
@@ -155,10 +159,18 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("-p", "--param", action="append", metavar="KEY=VALUE", help="notebook parameter")
     f.add_argument("--no-progress", action="store_true")
     f.set_defaults(fn=cmd_figure)
-    b = sub.add_parser("book", help="execute out-of-date figures and build the site")
-    b.add_argument("--profile", default="smoke")
+    b = sub.add_parser("book", help="render every figure and build the site (default: from the stored runs)")
+    b.add_argument("--profile", default=None,
+                   help="render every figure at this profile, training missing runs (default: each figure at "
+                        "its highest profile whose runs are all stored; nothing is trained)")
     b.add_argument("--force", action="store_true", help="re-execute every figure")
     b.add_argument("--no-progress", action="store_true")
+    b.add_argument("--jobs", type=int, default=0,
+                   help="notebooks executed side by side (default: up to 4 when every run is stored, else 1)")
+    b.add_argument("--publish", action="store_true", help="then push the site to the gh-pages branch (ghp-import)")
+    b.add_argument("--repo-url", default=None,
+                   help="public repository URL for the launch and repository buttons (default: $CGH_REPO_URL, "
+                        "else the git remote if it is https)")
     b.set_defaults(fn=cmd_book)
     cl = sub.add_parser("claims", help="the papers' claims checked on the stored runs (never trains)")
     cl.add_argument("figure", nargs="*", help="figure ids (default: every figure with claims)")
@@ -199,7 +211,19 @@ def _add_sweep_parser(sub: Any) -> None:
     s.set_defaults(fn=cmd_sweep)
 
 
+def _on_sigterm(signum: int, frame: Any) -> None:
+    from cgh_lib.errors import Interrupted
+
+    raise Interrupted(signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    import signal
+
+    try:  # SIGTERM (a preemption) ends like Ctrl-C; inside training both wait for the step to end
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread
+        pass
     try:
         args = build_parser().parse_args(argv)
         if getattr(args, "profile", None) is not None:
@@ -209,9 +233,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as e:
         print(f"cgh: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except FigureFailed as e:  # not the user's fault: one line saying where the traceback is, exit 1
+        print(f"cgh: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt as e:  # SIGINT, or SIGTERM (a preemption), stopped at a step boundary
         print("cgh: interrupted; the last checkpoint is kept, rerun the same command to resume", file=sys.stderr)
-        return 130
+        return 128 + int(getattr(e, "signum", 2))
 
 
 if __name__ == "__main__":

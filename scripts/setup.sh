@@ -6,7 +6,7 @@ PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
-if ! .venv/bin/python -c "import cgh_lib, torch, papermill, jupyter_book, submitit" 2>/dev/null; then
+if ! .venv/bin/python -c "import cgh_lib, torch, papermill, jupyter_book, yaml, ghp_import, selenium, submitit" 2>/dev/null; then
   .venv/bin/pip install -q --upgrade pip
   .venv/bin/pip install -q -e ".[dev]"
 fi
@@ -16,3 +16,5 @@ if [ -z "${CGH_DATA:-}" ] && [ -d ../shared/data ]; then
 else
   : > .venv/cgh_env.sh
 fi
+# local copies of MathJax and the widget JavaScript for the offline site (npm pack, pinned sha512)
+.venv/bin/python -m cgh_lib.book.web_assets >/dev/null || echo "warning: could not fetch the site's JavaScript (npm); the book will load it from CDNs" >&2

@@ -51,3 +51,24 @@ def env_with(**kw: str) -> dict[str, str]:
     env.update(kw)
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     return env
+
+
+@pytest.fixture(scope="session")
+def smoke_runs(tmp_path_factory) -> Path:
+    """A copy of the committed run store (the smoke runs in it make the smoke book train nothing,
+    and a copy keeps runs/ untouched whatever a test builds)."""
+    import shutil
+
+    dest = tmp_path_factory.mktemp("store") / "runs"
+    shutil.copytree(REPO / "runs", dest, ignore=shutil.ignore_patterns("_ckpt"))
+    return dest
+
+
+@pytest.fixture(scope="session")
+def smoke_site(smoke_runs) -> Path:
+    """The smoke book, built once per session: ``_build/html``."""
+    r = subprocess.run([sys.executable, "-m", "cgh_lib", "book", "--profile", "smoke", "--no-progress"],
+                       cwd=REPO, capture_output=True, text=True, timeout=1800,
+                       env=env_with(CGH_RUNS=str(smoke_runs), CGH_NO_DOWNLOAD="1"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    return REPO / "_build" / "html"

@@ -170,13 +170,14 @@ FIG2_INTRO = '''
 
 *Chatterjee, "Coherent Gradients", ICLR 2020, §2.4.* The Figure 1 setup (MLP
 784-2048-10, Xavier init, SGD lr 0.1, batch 100) on MNIST with 25, 50 and 75% label
-noise. With g_t the summed gradient of a fixed sample of training examples at step t,
-and g^p_t / g^c_t the sums over its pristine / corrupt part,
+noise. With $g_t$ the summed gradient of a fixed sample of training examples at step $t$,
+and $g^p_t$ / $g^c_t$ the sums over its pristine / corrupt part,
 
-f^p_t = <g_t, g^p_t> / <g_t, g_t>,  f^c_t = <g_t, g^c_t> / <g_t, g_t> = 1 - f^p_t
+$$f^p_t = \\frac{\\langle g_t, g^p_t \\rangle}{\\langle g_t, g_t \\rangle}, \\qquad
+f^c_t = \\frac{\\langle g_t, g^c_t \\rangle}{\\langle g_t, g_t \\rangle} = 1 - f^p_t$$
 
 split the first-order loss reduction of a gradient step between the two groups (the
-cross terms <g^p, g^c> are shared equally). The rows below the first are *null
+cross terms $\\langle g^p_t, g^c_t \\rangle$ are shared equally). The rows below the first are *null
 worlds*: the same runs with the pristine/corrupt designations randomly permuted among
 the sampled examples.
 
@@ -227,9 +228,10 @@ once, shared). To adjust for the different sizes of the two groups, the paper lo
 at the mean cumulative contribution of one pristine / one corrupt example to the loss
 reduction over the first steps,
 
-i^p_t = (1/|p|) sum_{t' <= t} <g_t', g^p_t'>,   i^c_t = (1/|c|) sum_{t' <= t} <g_t', g^c_t'>,
+$$i^p_t = \\frac{1}{|p|} \\sum_{t' \\le t} \\langle g_{t'}, g^p_{t'} \\rangle, \\qquad
+i^c_t = \\frac{1}{|c|} \\sum_{t' \\le t} \\langle g_{t'}, g^c_{t'} \\rangle$$
 
-(up to the learning rate, to first order), for t = 0..10, with |p|, |c| the group
+(up to the learning rate, to first order), for $t = 0, \\dots, 10$, with $|p|$, $|c|$ the group
 sizes within the sample. Rows below the first are null worlds (designations
 permuted among the sampled examples).
 
@@ -333,16 +335,22 @@ FIG4_CHOICES = [MLP_CHOICES[0], *MLP_CHOICES[2:], (
     "each weight are clipped to the (c+1)-th extremes"), (
     "'peak then fall'", "read off the curves", "final accuracy more than 1 point below its peak, at the largest c")]
 
+EXPLORE = '''
+from cgh_lib.book.explorer import explore
+explore({var}, {controls}, title="{title}")
+'''
+
 STAMP = "plotting.stamp(fig, plotting.run_stamp(profile, [r for rs in {v}.values() for r in rs]))"
 
 
-def page(intro, params, run, plot, fig, over, claims_extra, text, choices, extra_cells=()):
-    """A figure page: intro, parameters, runs, figure, claims, extra cells, What we see, outcomes."""
+def page(intro, params, run, plot, fig, over, claims_extra, text, choices, extra_cells=(), explore=None):
+    """A figure page: intro, parameters, runs, figure, explorer, claims, extra cells, What we see, outcomes."""
     return [
         ("md", intro),
         ("params", params),
         ("code", run),
         ("code", plot),
+        *([("code", explore)] if explore else []),
         ("md", CLAIMS_MD.format(fig=fig, extra=claims_extra)),
         ("code", CLAIMS.format(fig=fig, over=over)),
         *extra_cells,
@@ -351,29 +359,37 @@ def page(intro, params, run, plot, fig, over, claims_extra, text, choices, extra
     ]
 
 
+def _explore(var, controls):
+    return EXPLORE.format(var="{k: rs[0] for k, rs in %s.items()}" % var, controls=controls,
+                          title="Explore one run (first seed): its curves and its numbers")
+
+
 def main() -> None:
     nb = ROOT / "notebooks"
     write(nb / "cg2020_fig1_label_noise.ipynb", page(
         FIG1_INTRO, FIG1_PARAMS, FIG1_RUN,
         'fig = plots.figure1(runs, f"CG2020 Figure 1 reproduced (profile: {profile})")\n' + STAMP.format(v="runs"),
         "cg2020-fig1", "overrides", '"Learned" = classified as its (possibly noisy) training label.',
-        FIG1_TEXT, FIG1_CHOICES, [("code", FIG1_FINAL)]))
+        FIG1_TEXT, FIG1_CHOICES, [("code", FIG1_FINAL)], _explore("runs", '["noise"]')))
     write(nb / "cg2020_fig2_loss_reduction.ipynb", page(
         FIG2_INTRO, LR_PARAMS.format(fig="cg2020-fig2"), LR_RUN,
         'fig = plots_cg2020.figure2(runs, f"CG2020 Figure 2 reproduced (profile: {profile})")\n'
         + STAMP.format(v="runs"), "cg2020-fig2", "over",
-        "f_p is measured at the evaluation steps shown on the x axis.", FIG2_TEXT, FIG2_CHOICES))
+        "f_p is measured at the evaluation steps shown on the x axis.", FIG2_TEXT, FIG2_CHOICES,
+        explore=_explore("runs", '["noise"]')))
     write(nb / "cg2020_fig3_contributions.ipynb", page(
         FIG3_INTRO, LR_PARAMS.format(fig="cg2020-fig3"), LR_RUN,
         'fig = plots_cg2020.figure3(runs, f"CG2020 Figure 3 reproduced (profile: {profile})")\n'
         + STAMP.format(v="runs"), "cg2020-fig3", "over",
-        "Figure 2's rows, from the same runs, are on its page.", FIG3_TEXT, FIG2_CHOICES))
+        "Figure 2's rows, from the same runs, are on its page.", FIG3_TEXT, FIG2_CHOICES,
+        explore=_explore("runs", '["noise"]')))
     write(nb / "cg2020_fig4_winsorized.ipynb", page(
         FIG4_INTRO, FIG4_PARAMS, FIG4_RUN,
         'fig = plots_cg2020.figure4(grid, f"CG2020 Figure 4 reproduced (profile: {profile})")\n'
         + STAMP.format(v="grid"), "cg2020-fig4", "overrides",
         "Proper accuracy = the pristine fraction of the noisy training set.", FIG4_TEXT, FIG4_CHOICES,
-        [("code", "winsorized.summary_table({k: rs[0] for k, rs in grid.items()})  # final values, first seed")]))
+        [("code", "winsorized.summary_table({k: rs[0] for k, rs in grid.items()})  # final values, first seed")],
+        explore=_explore("grid", '["c", "noise"]')))
 
 
 if __name__ == "__main__":

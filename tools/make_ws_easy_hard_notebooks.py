@@ -59,12 +59,24 @@ display(Markdown(f"**Paper-profile compute budget** ({budget.attrs['assumption']
 budget'''
 
 
+EXPLORE = {
+    "ws-fig4": '''from cgh_lib.book.explorer import explore
+explore({k: r for k, r in runs.items() if k in ("easy", "hard", "full")}, ["training set"],
+        title="Explore one training run: its curves and final numbers")''',
+    "ws-fig5a": '''from cgh_lib.book.explorer import explore
+explore({k: r for k, r in runs.items() if k in ("rm3", "sgd")}, ["aggregator"],
+        title="Explore one full-training-set run: its curves and final numbers")''',
+}
+EXPLORE["ws-tab44"] = EXPLORE["ws-fig4"]
+
+
 def nb(fig, intro, figure_code, claims_code, extra_md=""):
     return [
         ("md", intro),
         ("params", PARAMS.format(fig=fig)),
         ("code", SETUP.format(fig=fig)),
         ("code", figure_code),
+        ("code", EXPLORE[fig]),
         ("md", CLAIMS_MD),
         ("code", claims_code),
         ("md", SCALE_MD.format(fig=fig) + extra_md),

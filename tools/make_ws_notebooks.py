@@ -57,6 +57,8 @@ def figure_cells(fig, cls, paper_data, var, key, plot, choices, extra=""):
         ("code", f"""{var} = {{{key}: rs for (agg, n, c), rs in runs.items()}}
 fig = ws_plotting.{plot}
 ws_plotting.stamp(fig, ws_plotting.ws_stamp(profile, [r for rs in {var}.values() for r in rs]))"""),
+        ("code", """from cgh_lib.book.explorer import explore
+explore(runs_by_seed[seeds[0]], ["aggregator", "noise", "s"], title="Explore one run (first seed): its curves and final numbers")"""),
         ("md", CLAIMS_MD.format(fig=fig)),
         ("code", f"""pd.set_option("display.max_colwidth", None)
 display(claims.claims_table("{fig}", profile, overrides, seeds))

@@ -5,6 +5,18 @@ executed copies Jupyter Book renders, with its own execution off). Each
 executed copy records in its metadata the profile, the parameters and a
 fingerprint of everything it depends on (the source notebook and the
 library's code), so ``cgh book`` re-executes only what is out of date.
+
+``cgh book`` with no profile renders what is stored: each figure at the
+highest profile of `PROFILE_ORDER` whose runs are all in the run store, and
+it trains nothing (a figure with no stored runs gets a page that says how to
+make them). ``--profile P`` renders every figure at P, training what is missing.
+
+Presentation is done here, on the executed copy, not in the source notebooks
+(`present`): code cells are folded behind a toggle, the parameter cells are
+dropped or folded, and the build machine's paths are replaced by portable
+names. The site is built offline: MathJax and the widget JavaScript come from
+local copies (`web_assets`), and the pages written here (`pages`) give the
+build's commit and profiles and browse the run store.
 """
 
 from __future__ import annotations
@@ -13,20 +25,31 @@ import ast
 import datetime as _dt
 import hashlib
 import json
+import os
+import shutil
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from cgh_lib.book.registry import Figure, figures, get_figure
-from cgh_lib.errors import UserError
-from cgh_lib.store.experiments import check_profile
+from cgh_lib.errors import FigureFailed, UserError
+from cgh_lib.store.experiments import PROFILES, check_profile
 from cgh_lib.store.provenance import REPO_ROOT
+from cgh_lib.store.runstore import RunStore
 
 EXECUTED_DIR = REPO_ROOT / "book" / "figures"
+GENERATED_DIR = REPO_ROOT / "book" / "generated"
 BUILD_DIR = REPO_ROOT / "_build"
+FAILED_DIR = REPO_ROOT / ".cgh" / "failed"  # executed copies of failed runs (ignored by git and the book)
 RUNTIME_KEYS = ("profile",)
+# Profiles the stored build prefers, best first. A new profile (e.g. a larger CPU
+# scale) is one more entry here, at its place in the order.
+PROFILE_ORDER: list[str] = ["paper", "large", "small", "smoke"]
+# library files that shape the site but not an executed notebook (not in its fingerprint)
+SITE_ONLY = {"cgh_lib/book/pages.py", "cgh_lib/book/web_assets.py", "cgh_lib/book/sphinx_ext.py"}
 
 
 def executed_path(fig: Figure) -> Path:
@@ -63,6 +86,8 @@ def fingerprint(fig: Figure, profile: str, params: dict[str, Any]) -> str:
     nb = json.loads(fig.source.read_text())
     h.update(json.dumps([c.get("source") for c in nb["cells"]], sort_keys=True).encode())
     for p in sorted((REPO_ROOT / "cgh_lib").rglob("*.py")):
+        if p.relative_to(REPO_ROOT).as_posix() in SITE_ONLY:
+            continue
         h.update(str(p.relative_to(REPO_ROOT)).encode())
         h.update(p.read_bytes())
     h.update(json.dumps({"profile": profile, "params": params}, sort_keys=True, default=str).encode())
@@ -81,47 +106,380 @@ def is_up_to_date(fig: Figure, profile: str, params: dict[str, Any]) -> bool:
     return bool(info) and info.get("fingerprint") == fingerprint(fig, profile, params)
 
 
+def profile_order() -> list[str]:
+    """`PROFILE_ORDER` restricted to the profiles the experiments know."""
+    return [p for p in PROFILE_ORDER if p in PROFILES]
+
+
+def stored_profile(fig: Figure, store: RunStore | None = None) -> str | None:
+    """The highest profile at which every run of the figure (default parameters) is stored."""
+    store = store or RunStore()
+    for p in profile_order():
+        configs = figure_configs(fig, p)
+        if configs and all(store.has(c) for c in configs):
+            return p
+    return None
+
+
+def figure_configs(fig: Figure, profile: str) -> list[Any]:
+    """The figure's configs at ``profile``; none where its experiments do not define the profile
+    (e.g. ``large`` for experiments whose data is not available offline)."""
+    try:
+        return list(fig.configs(profile))
+    except UserError:
+        return []
+
+
+# ----------------------------------------------------------------------------- presentation
+def machine_paths() -> list[tuple[str, str]]:
+    """(absolute path of this machine, what a page shows instead), longest first."""
+    subs: dict[str, str] = {}
+    # names without '$' or '<': pages are Markdown with dollar math and raw HTML
+    for env, name in (("CGH_DATA", "CGH_DATA"), ("CGH_RUNS", "CGH_RUNS"), ("CGH_IMAGENET", "CGH_IMAGENET")):
+        v = os.environ.get(env)
+        if v and os.path.isabs(v):
+            for form in {v.rstrip("/"), os.path.realpath(v)}:
+                subs[form] = name
+    for root in {str(REPO_ROOT), os.path.realpath(REPO_ROOT)}:
+        subs[root + "/"] = ""
+        subs[root] = "."
+    subs[sys.prefix] = "PYTHON_PREFIX"
+    home = str(Path.home())
+    if home not in ("/", ""):
+        subs[home] = "~"
+    return sorted(subs.items(), key=lambda kv: -len(kv[0]))
+
+
+def strip_paths(obj: Any, subs: list[tuple[str, str]]) -> Any:
+    """Replace machine paths in every string of a JSON-like object."""
+    if isinstance(obj, str):
+        for old, new in subs:
+            if old in obj:
+                obj = obj.replace(old, new)
+        return obj
+    if isinstance(obj, list):
+        return [strip_paths(x, subs) for x in obj]
+    if isinstance(obj, dict):
+        return {k: strip_paths(v, subs) for k, v in obj.items()}
+    return obj
+
+
+def _add_tags(cell: Any, *tags: str) -> None:
+    have = list(cell.metadata.get("tags", []))
+    cell.metadata["tags"] = have + [t for t in tags if t not in have]
+
+
+def present(nb: Any) -> Any:
+    """Make an executed notebook read like a page (returns the new notebook).
+
+    - the default parameters cell is removed from the page, papermill's injected
+      one (the values actually used) folded behind a toggle;
+    - code cells are folded (their outputs shown); code cells with no output removed;
+    - cells that show a figure are full width;
+    - absolute paths of the build machine are replaced everywhere (`machine_paths`).
+    """
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        tags = cell.metadata.get("tags", [])
+        if "parameters" in tags:
+            _add_tags(cell, "remove-cell")
+        elif "injected-parameters" in tags:
+            _add_tags(cell, "hide-cell")
+        elif not cell.get("outputs"):
+            _add_tags(cell, "remove-cell")
+        else:
+            _add_tags(cell, "hide-input")
+            if any("image/png" in o.get("data", {}) for o in cell.outputs):
+                _add_tags(cell, "full-width")
+    import nbformat
+
+    return nbformat.from_dict(strip_paths(nb, machine_paths()))
+
+
+@contextmanager
+def _kernel_env(stored_only: bool) -> Iterator[None]:
+    """Environment the notebook kernel inherits: quiet, and (stored_only) never training."""
+    # progress bars in a kernel become widgets in the page (and its output, never the terminal)
+    extra = {"PYDEVD_DISABLE_FILE_VALIDATION": "1", "TQDM_DISABLE": "1"}
+    if stored_only:
+        extra["CGH_STORED_ONLY"] = "1"
+    old = {k: os.environ.get(k) for k in extra}
+    os.environ.update(extra)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _type_name(v: Any) -> str:
+    return {dict: "a dict", list: "a list", tuple: "a list", str: "a string", bool: "true or false",
+            int: "a number", float: "a number"}.get(type(v), type(v).__name__)
+
+
+def validate_params(fig: Figure, profile: str, values: dict[str, Any]) -> None:
+    """Check a figure's parameters without running it (raises `UserError`, one line).
+
+    Each value must have its default's kind (a dict where the notebook has ``{}``,
+    a list where it has a list; anything where it has None); then the figure's
+    ``plan`` builds the configs the notebook would run (which validates every
+    override and sweep value), and `check_runnable` checks the device and, for
+    runs not yet stored, that their data are there and large enough.
+    """
+    from cgh_lib.store.experiments import check_runnable
+
+    defaults = notebook_parameters(fig)
+    params = {**{k: _literal(v) for k, v in defaults.items()}, **values}
+    for key, value in values.items():
+        default = _literal(defaults.get(key))
+        if default is None or value is None:
+            continue
+        kinds = {dict: (dict,), list: (list, tuple), tuple: (list, tuple), str: (str,), bool: (bool,),
+                 int: (int, float), float: (int, float)}.get(type(default))
+        if kinds and not (isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)):
+            raise UserError(f"parameter {key}={value!r} of figure {fig.id} is {_type_name(value)}; "
+                            f"accepted: {_type_name(default)}, e.g. {key}={default!r}")
+    if fig.plan is None:
+        return
+    try:
+        configs = fig.plan(profile, params)
+    except UserError:
+        raise
+    except (TypeError, ValueError, KeyError, AttributeError) as e:
+        raise UserError(f"parameters {values!r} are invalid for figure {fig.id} ({type(e).__name__}: {e}); "
+                        f"accepted: {', '.join(f'{k}={v}' for k, v in defaults.items())}") from None
+    check_runnable(configs, params.get("data_root"), params.get("device") or "auto")
+
+
+def _literal(v: Any) -> Any:
+    """papermill reports defaults as source text ('{}', '[0.0, 0.5]', 'None')."""
+    if isinstance(v, str):
+        try:
+            return ast.literal_eval(v)
+        except (ValueError, SyntaxError):
+            return v
+    return v
+
+
 def execute_figure(fig_id: str, profile: str, params: dict[str, str] | None = None,
-                   progress: bool = True) -> Path:
-    """Run the figure's notebook with papermill at ``profile``; return the executed copy."""
+                   progress: bool = True, stored_only: bool = False) -> Path:
+    """Run the figure's notebook with papermill at ``profile``; return the executed copy.
+
+    Parameters are validated before papermill starts, and papermill writes to a
+    temporary copy that replaces the executed one only on success: a failed run
+    never clobbers the last good figure. A `UserError` raised inside the
+    notebook is re-raised as itself (one line, exit 2); any other failure
+    raises `FigureFailed` naming the cell and the saved failed copy.
+    ``stored_only``: the notebook may only read stored runs (a missing one is an
+    error, never a training run).
+    """
     import nbformat
     import papermill
 
     fig = get_figure(fig_id)
     check_profile(profile)
     values = coerce_params(fig, dict(params or {}))
+    validate_params(fig, profile, values)
     values["profile"] = profile
     out = executed_path(fig)
     out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.stem}.running-{os.getpid()}.ipynb")
     t0 = time.time()
-    papermill.execute_notebook(str(fig.source), str(out), parameters=values, kernel_name="python3",
-                               cwd=str(REPO_ROOT), progress_bar=progress, log_output=False)
-    nb = nbformat.read(str(out), as_version=4)
-    nb.metadata["cgh"] = {"figure": fig.id, "profile": profile, "params": values,
-                          "fingerprint": fingerprint(fig, profile, {k: v for k, v in values.items() if k != "profile"}),
-                          "executed_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                          "wall_s": round(time.time() - t0, 1)}
+    try:
+        with _kernel_env(stored_only):
+            papermill.execute_notebook(str(fig.source), str(tmp), parameters=values, kernel_name="python3",
+                                       cwd=str(REPO_ROOT), progress_bar=progress and sys.stderr.isatty(),
+                                       log_output=False, extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
+    except papermill.PapermillExecutionError as e:
+        failed = FAILED_DIR / out.name
+        failed.parent.mkdir(parents=True, exist_ok=True)
+        if tmp.exists():
+            os.replace(tmp, failed)
+        first = str(e.evalue).strip().splitlines()[0] if str(e.evalue).strip() else ""
+        if e.ename in ("UserError", "Interrupted", "KeyboardInterrupt"):
+            raise UserError(first or e.ename) from None
+        raise FigureFailed(f"figure {fig.id} failed in cell {e.exec_count}: {e.ename}: {first} "
+                           f"(the executed notebook with the traceback: {failed})") from None
+    else:
+        nb = present(nbformat.read(str(tmp), as_version=4))
+        nb.metadata["cgh"] = {"figure": fig.id, "profile": profile, "params": strip_paths(values, machine_paths()),
+                              "fingerprint": fingerprint(fig, profile,
+                                                         {k: v for k, v in values.items() if k != "profile"}),
+                              "executed_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                              "wall_s": round(time.time() - t0, 1)}
+        nbformat.write(nb, str(tmp))
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)  # only left by an interrupted execution
+    return out
+
+
+def write_placeholder(fig: Figure) -> Path:
+    """The page of a figure with no stored runs at any profile: says so and how to make them."""
+    import nbformat
+    from nbformat.v4 import new_markdown_cell, new_notebook
+
+    nb = new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells.append(new_markdown_cell(
+        f"# {fig.title}\n\n*{fig.paper}.* **Not rendered: no stored runs.** None of the profiles "
+        f"{', '.join(profile_order())} has all of this figure's runs in the run store, and the "
+        "stored build trains nothing. To make them on a CPU (minutes to hours) and render this page:\n\n"
+        f"```bash\ncgh figure {fig.id} --profile small -p data_root=/path/to/data\ncgh book\n```\n\n"
+        f"or `cgh book --profile smoke` for a seconds-long check of the code path. The notebook is "
+        f"`{fig.notebook}`."))
+    nb.metadata["cgh"] = {"figure": fig.id, "profile": None, "placeholder": True}
+    out = executed_path(fig)
+    out.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, str(out))
     return out
 
 
-def build_book(profile: str, force: bool = False, progress: bool = True) -> Path:
-    """Execute every out-of-date figure notebook at ``profile`` and build the HTML site."""
-    check_profile(profile)
-    for fig in figures().values():
-        if force or not is_up_to_date(fig, profile, {}):
-            print(f"executing {fig.id} at profile {profile} ...", file=sys.stderr)
-            execute_figure(fig.id, profile, {}, progress=progress)
+# ----------------------------------------------------------------------------- the site
+def _git(*args: str) -> str:
+    try:
+        return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def default_repo_url() -> str | None:
+    """The public repository URL: ``$CGH_REPO_URL``, else the git remote if it is an https URL."""
+    url = os.environ.get("CGH_REPO_URL") or _git("remote", "get-url", "origin")
+    if url.startswith("git@github.com:"):
+        url = "https://github.com/" + url.split(":", 1)[1]
+    url = url.removesuffix(".git")
+    return url if url.startswith("https://") else None
+
+
+def site_config(assets: Path | None, repo_url: str | None) -> Path:
+    """``_config.yml`` plus what depends on this build (local web assets, repository URL),
+    written under ``_build/`` and given to ``jupyter-book build --config``."""
+    import yaml
+
+    cfg = yaml.safe_load((REPO_ROOT / "_config.yml").read_text())
+    sph = cfg.setdefault("sphinx", {})
+    conf = sph.setdefault("config", {})
+    sph.setdefault("extra_extensions", []).append("cgh_lib.book.sphinx_ext")
+    if assets is not None:
+        from cgh_lib.book import web_assets
+
+        conf.update(web_assets.sphinx_settings(assets))
+    # the site root's favicon.ico (browsers ask for it on the redirecting index.html)
+    extra = BUILD_DIR / "web-extra"
+    extra.mkdir(parents=True, exist_ok=True)
+    fav = REPO_ROOT / "book" / "favicon.png"
+    if fav.exists():
+        shutil.copyfile(fav, extra / "favicon.ico")
+    conf["html_extra_path"] = [str(extra)]
+    if repo_url:
+        cfg["repository"] = {**cfg.get("repository", {}), "url": repo_url}
+        html = cfg.setdefault("html", {})
+        html["use_repository_button"] = True
+        html["use_issues_button"] = True
+    else:
+        cfg.pop("launch_buttons", None)
+    out = BUILD_DIR / "cgh_config.yml"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return out
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def build_book(profile: str | None = None, force: bool = False, progress: bool = True,
+               repo_url: str | None = None, jobs: int = 0) -> Path:
+    """Render every figure and build the HTML site; return the path of ``index.html``.
+
+    ``profile=None``: each figure at its highest fully stored profile, training nothing.
+    Otherwise every figure at ``profile``, training what is missing.
+    ``jobs``: notebooks executed side by side (0: up to 4 when every run is stored, else 1).
+    """
+    from cgh_lib.book import pages, web_assets
+
+    t_start = time.time()
+    if profile is not None:
+        check_profile(profile)
+    store = RunStore()
+    shown: dict[str, str | None] = {}
+    todo: list[tuple[Figure, str]] = []
+    figs = list(figures().values())
+    if profile is None:
+        for fig in figs:
+            shown[fig.id] = stored_profile(fig, store)
+        # a figure with no runs at any profile (computed on the page, e.g. an exact toy
+        # example) is shown at the profile most of the book is shown at
+        runless = [f for f in figs if not any(figure_configs(f, p) for p in profile_order())]
+        counts = [p for f, p in shown.items() if p and f not in {r.id for r in runless}]
+        book_profile = max(set(counts), key=counts.count) if counts else profile_order()[-1]
+        for fig in runless:
+            shown[fig.id] = book_profile
+    for fig in figs:
+        p = profile or shown[fig.id]
+        shown[fig.id] = p
+        if p is None:
+            write_placeholder(fig)
+            _log(f"{fig.id:<14} no stored runs at any profile: placeholder page")
+        elif not force and is_up_to_date(fig, p, {}):
+            _log(f"{fig.id:<14} {p:<6} up to date")
         else:
-            print(f"{fig.id} is up to date", file=sys.stderr)
+            todo.append((fig, p))
+
+    def run(item: tuple[Figure, str]) -> None:
+        fig, p = item
+        t0 = time.time()
+        execute_figure(fig.id, p, {}, progress=progress, stored_only=profile is None)
+        _log(f"{fig.id:<14} {p:<6} executed in {time.time() - t0:.0f} s")
+
+    # Rendering stored runs is kernel start-up and plotting: run notebooks side by side.
+    # Training uses every core already: one at a time when anything is missing.
+    all_stored = all(fig.configs(p) and all(store.has(c) for c in fig.configs(p)) for fig, p in todo)
+    jobs = jobs or (min(4, os.cpu_count() or 1) if all_stored else 1)
+    if jobs > 1 and len(todo) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            list(pool.map(run, todo))
+    else:
+        for item in todo:
+            run(item)
+    pages.write_pages(shown, store, profile_order(), profile, machine_paths())
+    assets = web_assets.stage(BUILD_DIR / "web")
+    if assets is None:
+        _log("warning: no local copies of MathJax / the widget JavaScript (run `npm ci` in the repository); "
+             "the site loads them from CDNs and its widgets and formulas need a network")
+    config = site_config(assets, repo_url if repo_url is not None else default_repo_url())
     exe = Path(sys.executable).parent / "jupyter-book"
     cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(REPO_ROOT), "--path-output", str(REPO_ROOT),
-           "-W", "-n", "--keep-going"]
+           "--config", str(config), "-W", "-n", "--keep-going", "-q"]
+    t0 = time.time()
     res = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True)
     if res.returncode != 0:
         sys.stderr.write(res.stdout[-4000:] + res.stderr[-4000:])
         raise RuntimeError(f"jupyter-book build failed (exit {res.returncode})")
+    _log(f"site built in {time.time() - t0:.0f} s (total {time.time() - t_start:.0f} s)")
     return BUILD_DIR / "html" / "index.html"
+
+
+def publish(html_dir: Path | None = None, push: bool = True) -> None:
+    """Publish the built site to the ``gh-pages`` branch with ghp-import (``.nojekyll`` added)."""
+    html_dir = html_dir or BUILD_DIR / "html"
+    if not (html_dir / "index.html").exists():
+        raise UserError(f"no built site at {html_dir}; accepted: run `cgh book` first")
+    exe = Path(sys.executable).parent / "ghp-import"
+    cmd = [str(exe) if exe.exists() else "ghp-import", "-n", "-f", "-m", "Publish the book", str(html_dir)]
+    if push:
+        cmd.insert(-1, "-p")
+    res = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise UserError(f"ghp-import failed: {(res.stderr or res.stdout).strip().splitlines()[-1:]}")
 
 
 def list_figures() -> list[dict[str, Any]]:
@@ -129,9 +487,9 @@ def list_figures() -> list[dict[str, Any]]:
     rows = []
     for fig in figures().values():
         info = executed_info(fig) or {}
-        rows.append({"figure": fig.id, "notebook": fig.notebook, "profile": info.get("profile", "-"),
+        prof = info.get("profile") or "-"
+        rows.append({"figure": fig.id, "notebook": fig.notebook, "profile": prof,
                      "executed_at": info.get("executed_at", "never"),
-                     "up_to_date": bool(info) and is_up_to_date(fig, info["profile"],
-                                                               {k: v for k, v in info.get("params", {}).items()
-                                                                if k != "profile"})})
+                     "up_to_date": bool(info.get("profile")) and is_up_to_date(
+                         fig, info["profile"], {k: v for k, v in info.get("params", {}).items() if k != "profile"})})
     return rows

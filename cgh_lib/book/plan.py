@@ -107,10 +107,12 @@ def plan(profile: str, store: RunStore | None = None,
             continue
         if not configs:
             continue
-        exp = get_experiment(type(configs[0]).EXPERIMENT)
+        # a figure may draw on several experiments (GM2022 Fig 3: an MLP and a CNN one)
+        exps = {type(c).EXPERIMENT: get_experiment(type(c).EXPERIMENT) for c in configs}
         stacks: dict[Any, list[Any]] = {}
         for c in configs:
-            stacks.setdefault(exp.stack_key(c), []).append(c)
+            name = type(c).EXPERIMENT
+            stacks.setdefault((name, exps[name].stack_key(c)), []).append(c)
         stored = sum(store.has(c) for c in configs)
         missing = [g for g in stacks.values() if not all(store.has(c) for c in g)]
         steps = {to_dict(c).get("steps") for c in configs}
@@ -121,10 +123,10 @@ def plan(profile: str, store: RunStore | None = None,
             n = to_dict(g[0]).get("steps")
             s = _gpu_step_s(g[0], gpu)
             gpu_h = None if gpu_h is None or s is None or not n else gpu_h + s * n / 3600
-            r = rates.get((exp.name, _shape(to_dict(g[0]))))
+            r = rates.get((type(g[0]).EXPERIMENT, _shape(to_dict(g[0]))))
             ref_h = None if ref_h is None or r is None or not n else ref_h + r[0] * n / 3600
             ref_dev = r[1] if r else ref_dev
-        rows.append(PlanRow(fid, exp.name, len(configs), stored, len(missing),
+        rows.append(PlanRow(fid, " + ".join(exps), len(configs), stored, len(missing),
                             steps.pop() if len(steps) == 1 else None, gpu_h, ref_h, ref_dev))
     return rows, gpu
 

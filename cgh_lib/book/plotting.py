@@ -1,4 +1,4 @@
-"""Figure helpers shared by all notebooks: consistent style and an honest stamp.
+"""Figure helpers shared by all notebooks: consistent style and an honest provenance caption.
 
 Every figure carries a stamp saying at which profile, on which data and device,
 and from which commit its numbers came, so a reader never mistakes a smoke
@@ -36,8 +36,30 @@ def run_stamp(profile: str, runs: Sequence[RunResult]) -> str:
             f"stored wall time {wall / 60:.1f} min")
 
 
+def _in_kernel() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and hasattr(shell, "kernel")
+
+
 def stamp(fig: plt.Figure, text: str) -> None:
-    fig.text(0.5, -0.01, text, ha="center", va="top", fontsize=7, color="0.35", wrap=True)
+    """Attach the provenance line to a figure.
+
+    In a notebook: show the figure, then the line as a caption under it (text a
+    reader can read and search, not pixels inside the image). Elsewhere (a script
+    saving the figure): draw it small under the axes.
+    """
+    if not _in_kernel():
+        fig.text(0.5, -0.01, text, ha="center", va="top", fontsize=7, color="0.35", wrap=True)
+        return
+    from IPython.display import Markdown, display
+
+    display(fig)
+    plt.close(fig)  # shown once, here, before its caption
+    display(Markdown("*Provenance of the runs shown:* " + text.replace(" | ", " · ")))
 
 
 def step_axis(ax: plt.Axes, steps: np.ndarray) -> None:

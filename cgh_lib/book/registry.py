@@ -32,6 +32,10 @@ class Figure:
     # the configs the figure shows at a profile with its notebook's default parameters
     # (what `cgh book` checks is stored, and what a sweep submits)
     configs: Callable[[str], list[Any]] = field(default=lambda profile: [], compare=False, repr=False)
+    # the configs the notebook would run with these parameters (profile, {name: value} with every
+    # notebook parameter present), built without training: `cgh figure` calls it, then checks the
+    # device and data, so bad parameters fail in one line before papermill starts
+    plan: Callable[[str, dict[str, Any]], list[Any]] | None = field(default=None, compare=False, repr=False)
 
     @property
     def source(self) -> Path:

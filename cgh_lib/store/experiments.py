@@ -9,7 +9,9 @@ is missing, grouping missing configs that can be stacked.
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 import torch
@@ -51,6 +53,8 @@ class Experiment:
     stack_key: Callable[[Any], Any]
     profiles: dict[str, dict[str, Any]]
     description: str
+    # dry check that the data a config needs is there (raises UserError), without training
+    check_data: Callable[[Any, str | None], None] | None = None
 
 
 EXPERIMENTS: dict[str, Experiment] = {}
@@ -113,24 +117,63 @@ def group_key(configs: Sequence[Any]) -> str:
     return hashlib.sha256(",".join(config_hash(c) for c in configs).encode()).hexdigest()[:16]
 
 
+def check_runnable(configs: Sequence[Any], data_root: str | None = None, device: str = "auto",
+                   store: RunStore | None = None) -> None:
+    """Everything `ensure_runs` would check before training, without training: the
+    device, and for configs not yet stored, that their data are there and large
+    enough (each distinct dataset once). Raises `UserError`."""
+    RunOptions(device=device).torch_device()
+    if data_root not in (None, "") and not Path(str(data_root)).expanduser().is_dir():
+        raise UserError(f"data root {str(data_root)!r} (from data_root) does not exist; accepted: an existing "
+                        "folder holding the datasets (e.g. ../shared/data), or None for $CGH_DATA")
+    store = store or RunStore()
+    seen: set[str] = set()
+    for c in configs:
+        if not hasattr(c, "EXPERIMENT"):  # a figure may plan other things than configs
+            continue
+        exp = get_experiment(type(c).EXPERIMENT)
+        if exp.check_data is None or store.has(c):
+            continue
+        key = repr(exp.stack_key(c)) + exp.name
+        if key not in seen:
+            seen.add(key)
+            exp.check_data(c, data_root)
+
+
 def ensure_runs(configs: Sequence[Any], opts: RunOptions | None = None) -> list[RunResult]:
-    """Results for ``configs`` in order: cached where stored, trained where missing."""
+    """Results for ``configs`` in order: cached where stored, trained where missing.
+
+    ``opts.force`` recomputes even stored configs, but the stored result stays
+    in place until the new one is complete (the store swaps them). Each group is
+    trained under the store's lock on its configs, so a second process asking
+    for the same runs waits and then reads them instead of training them again.
+    """
     opts = opts or RunOptions()
     if not configs:
         return []
     exp = get_experiment(type(configs[0]).EXPERIMENT)
-    if opts.force:
-        for c in configs:
-            opts.store.delete(c)
     results: dict[str, RunResult] = {}
     missing: dict[Any, list[Any]] = {}
     for c in configs:
-        r = opts.store.load(c)
+        r = None if opts.force else opts.store.load(c)
         if r is not None:
             results[config_hash(c)] = r
         elif config_hash(c) not in {config_hash(m) for g in missing.values() for m in g}:
             missing.setdefault(exp.stack_key(c), []).append(c)
+    if missing and os.environ.get("CGH_STORED_ONLY"):  # the stored book build: read, never train
+        n = sum(len(g) for g in missing.values())
+        raise UserError(f"{n} run(s) of {exp.name} not stored (first: {config_hash(next(iter(missing.values()))[0])}) "
+                        "and CGH_STORED_ONLY is set; accepted: stored runs only (unset it to train them)")
     for group in missing.values():
-        for c, r in zip(group, exp.run_group(group, opts)):
-            results[config_hash(c)] = r
+        with opts.store.lock(group):
+            todo = []
+            for c in group:  # another process may have stored it while we waited for the lock
+                r = None if opts.force else opts.store.load(c)
+                if r is not None:
+                    results[config_hash(c)] = r
+                else:
+                    todo.append(c)
+            if todo:
+                for c, r in zip(todo, exp.run_group(todo, opts)):
+                    results[config_hash(c)] = r
     return [results[config_hash(c)] for c in configs]

@@ -7,7 +7,9 @@ library versions and device produced the numbers it shows.
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import platform
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -35,15 +37,33 @@ def device_name(device: torch.device | str) -> str:
     dev = torch.device(device)
     if dev.type == "cuda":
         return torch.cuda.get_device_name(dev)
-    cpu = platform.processor() or platform.machine()
+    return f"{cpu_model()} ({torch.get_num_threads()} threads)"
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``; else what ``platform`` knows)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return f"{cpu} ({torch.get_num_threads()} threads)"
+    return platform.processor() or platform.machine()
+
+
+def torch_build() -> dict[str, Any]:
+    """What decides the float reduction order of a CPU result besides the code and the data:
+    the torch build (version, git commit, BLAS, CPU kernel capability) and the threads."""
+    cfg = torch.__config__.show()
+    blas = re.search(r"\bBLAS_INFO=([^,\s]+)", cfg)
+    try:
+        capability = torch.backends.cpu.get_cpu_capability()
+    except AttributeError:  # older torch
+        capability = None
+    return {"version": torch.__version__, "git": getattr(torch.version, "git_version", None),
+            "cuda": torch.version.cuda, "blas": blas.group(1) if blas else None, "mkl": torch.backends.mkl.is_available(),
+            "mkldnn": torch.backends.mkldnn.is_available(), "cpu_capability": capability,
+            "config_sha256": hashlib.sha256(cfg.encode()).hexdigest()[:16]}
 
 
 def now_utc() -> str:
@@ -65,5 +85,12 @@ def provenance(device: torch.device | str) -> dict[str, Any]:
         "device": str(torch.device(device)),
         "device_name": device_name(device),
         "host": platform.node(),
+        # why the same config can give different last digits elsewhere (README, "What is guaranteed")
+        "cpu": cpu_model(),
+        "machine": platform.machine(),
+        "torch_threads": torch.get_num_threads(),
+        "torch_interop_threads": torch.get_num_interop_threads(),
+        "torch_build": torch_build(),
+        "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
         "started_at": now_utc(),
     }

@@ -25,9 +25,12 @@ threshold (``stop_metric="train_acc", stop_at=0.5``: WS §4's "trained to 50% tr
 accuracy"); the stop is checkpointed, so calling again returns the stopped model
 instead of training on, and a run killed before its stop resumes to the same stop.
 
-A checkpoint is written atomically after every epoch (model, optimizer,
-aggregator, RNG states, counters, history); calling the trainer again with the
-same path resumes and ends bit-identical to an uninterrupted run on CPU.
+A checkpoint is written atomically after every epoch, and optionally every N
+steps within one (model, optimizer with its momentum buffers, aggregator, RNG
+states, counters, position in the epoch, history), always after the step's
+evaluation; SIGINT / SIGTERM stop at the next step boundary after writing one.
+Calling the trainer again with the same path resumes and ends bit-identical to
+an uninterrupted run on CPU.
 
 Typical WS Figure 1 run (launch with ``torchrun --nproc_per_node 8 script.py``)::
 
@@ -44,22 +47,27 @@ Typical WS Figure 1 run (launch with ``torchrun --nproc_per_node 8 script.py``):
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import math
 import os
 import random
+import signal
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Protocol, runtime_checkable
+from typing import Any, Callable, Iterator, Mapping, Protocol, runtime_checkable
 
 import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
-from cgh_lib.errors import UserError, choice_error
+from cgh_lib.errors import Interrupted, UserError, choice_error
+from cgh_lib.store import faults
+from cgh_lib.store.runstore import read_checkpoint, write_checkpoint
 from cgh_lib.train.distributed import (
     DistContext,
     ShardSampler,
@@ -69,6 +77,7 @@ from cgh_lib.train.distributed import (
     unwrap_model,
     wrap_model,
 )
+from cgh_lib.train.interrupt import DeferredSignals
 
 __all__ = [
     "LR_SCHEDULES", "GradientAggregator", "MeanGradient", "LoaderTrainConfig", "lr_at",
@@ -78,7 +87,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 LR_SCHEDULES = ("step", "cosine", "multistep_steps", "constant")
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2  # 2: run-store file format, mid-epoch position
+_DDP_SIGNAL_EVERY = 50  # under DDP, ranks agree on a pending SIGINT / SIGTERM every this many steps
 
 
 @runtime_checkable
@@ -274,21 +284,15 @@ def _set_rng_state(state: dict[str, Any], device: torch.device) -> None:
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
-    """Write atomically: a temp file in the same folder, then ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    """Write atomically with a checksum (the run store's checkpoint format)."""
+    write_checkpoint(path, state)
 
 
-def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Load one of our own checkpoints onto the CPU.
-
-    ``weights_only=False`` because aggregator states may hold plain Python
-    containers; only load checkpoints you wrote.
-    """
-    return torch.load(Path(path), map_location="cpu", weights_only=False)
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any] | None:
+    """Load a checkpoint onto the CPU with ``weights_only=True`` (tensors and plain
+    containers only, so a checkpoint from elsewhere cannot run code); None if
+    absent, or damaged (then deleted, with a message)."""
+    return read_checkpoint(path)
 
 
 def _new_history(names: list[str]) -> dict[str, list]:
@@ -309,6 +313,8 @@ def train_with_loader(
     checkpoint_path: str | os.PathLike | None = None,
     ctx: DistContext | None = None,
     on_epoch_end: Callable[[int, dict[str, list]], None] | None = None,
+    checkpoint_every_steps: int = 0,
+    run_id: str | None = None,
     probe: Callable[[int, nn.Module], dict[str, float] | None] | None = None,
 ) -> dict[str, list]:
     """Train ``model`` in place and return the metrics history (JSON-serialisable dict of lists).
@@ -321,6 +327,12 @@ def train_with_loader(
     every step, on the bare model; when it returns a dict (it decides its own
     schedule, e.g. GM2022's coherence on a log schedule), the values are recorded
     as ``probe_<key>`` with ``probe_step`` (part of the history, so checkpointed).
+
+    Checkpoints are written after every epoch and, with ``checkpoint_every_steps``,
+    every that many steps within one; always after the step's evaluation.
+    SIGINT / SIGTERM stop the run at the next step boundary, after a checkpoint
+    (`interrupt.DeferredSignals`); ``run_id`` names the run in the "resuming"
+    line.
     """
     cfg.validate()
     ctx = ctx or DistContext()
@@ -354,13 +366,18 @@ def train_with_loader(
     if cfg.stop_metric is not None and cfg.stop_metric not in _new_history(names):
         raise choice_error("stop metric", cfg.stop_metric, sorted(_new_history(names)))
     history = _new_history(names)
-    start_epoch, step = 0, 0
+    start_epoch, skip, step = 0, 0, 0
     running = torch.zeros(2, dtype=torch.float64, device=dev)  # loss sum, count since last record
     last_lr = lr_at(cfg, 0, 0)
 
     ckpt = Path(checkpoint_path) if checkpoint_path is not None else None
-    if ckpt is not None and ckpt.is_file():
-        state = load_checkpoint(ckpt)
+    state = load_checkpoint(ckpt) if ckpt is not None else None
+    if state is not None and state.get("format") != CHECKPOINT_FORMAT:
+        if ctx.is_main:
+            print(f"cgh: discarding a stale checkpoint {ckpt} (format {state.get('format')!r}, this code writes "
+                  f"{CHECKPOINT_FORMAT}); starting from step 0", file=sys.stderr)
+        state = None
+    if state is not None:
         saved = state.get("config", {})
         bad = [k for k in LoaderTrainConfig._MATH if k in saved and _plain(saved[k]) != _plain(getattr(cfg, k))]
         if bad:
@@ -371,12 +388,12 @@ def train_with_loader(
         unwrap_model(net).load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         agg.load_state_dict(state["aggregator"])
-        start_epoch, step, history = state["epoch"], state["step"], state["history"]
+        start_epoch, skip, step, history = state["epoch"], state["batch_in_epoch"], state["step"], state["history"]
         running = state["running"].to(dev)
         last_lr = state["last_lr"]
         _set_rng_state(state["rng"], dev)
         if ctx.is_main:
-            log.info("resumed from %s at epoch %d, step %d", ckpt, start_epoch, step)
+            print(f"resuming {run_id or ckpt} from step {step} of {total_steps}", file=sys.stderr)
         if state.get("stopped"):  # the stop condition was met: the model is the stopped one
             return history
 
@@ -392,8 +409,38 @@ def train_with_loader(
             m = evaluate(net, eval_sets[name], ctx, eval_bs, cfg.amp, cfg.channels_last, cfg.num_workers)
             for k, v in m.items():
                 history[f"{name}_{k}"].append(v)
+            faults.point("eval", step)
         if ctx.is_main:
             log.info("step %d: %s", step, {k: v[-1] for k, v in history.items() if k.endswith("_acc")})
+
+    def save(epoch: int, batch_in_epoch: int) -> None:
+        """Checkpoint at a step boundary, after that step's evaluation: resuming
+        re-enters ``epoch`` after its first ``batch_in_epoch`` batches."""
+        if ckpt is None:
+            return
+        if ctx.is_main:
+            write_checkpoint(ckpt, {
+                "format": CHECKPOINT_FORMAT, "epoch": epoch, "batch_in_epoch": batch_in_epoch, "step": step,
+                "stopped": stopped,
+                "model": unwrap_model(net).state_dict(), "optimizer": optimizer.state_dict(),
+                "aggregator": agg.state_dict(), "rng": _rng_state(dev), "history": _plain_tree(history),
+                "running": running.cpu(), "last_lr": last_lr, "config": _config_dict(cfg),
+            })
+            faults.point("checkpoint", step)
+        ctx.barrier()
+
+    def stop_requested(sig: DeferredSignals, always: bool) -> bool:
+        """Whether to stop here. Under DDP every rank must agree, so the flag is
+        all-reduced, only every `_DDP_SIGNAL_EVERY` steps (and at epoch ends)."""
+        if not ctx.distributed:
+            return sig.requested
+        if not always and step % _DDP_SIGNAL_EVERY:
+            return False
+        flag = torch.tensor([1.0 if sig.requested else 0.0], dtype=torch.float64, device=dev)
+        return bool(all_reduce_sum(flag, ctx).item() > 0)
+
+    def stop(sig: DeferredSignals) -> None:
+        raise Interrupted(sig.signum or signal.SIGTERM)  # another rank got the signal: same exit
 
     def run_probe() -> None:
         if probe is None:
@@ -409,58 +456,91 @@ def train_with_loader(
         run_probe()
     stopped = stop_reached(cfg, history)
 
-    for epoch in range(start_epoch, n_epochs):
-        if stopped:
-            break
-        sampler.set_epoch(epoch)
-        loader = DataLoader(
-            train_set, batch_size=per_rank, sampler=sampler, num_workers=cfg.num_workers,
-            pin_memory=cuda, drop_last=drop_last, generator=torch.Generator().manual_seed(cfg.seed * 100_003 + epoch),
-        )
-        net.train()
-        batches: Any = loader
-        if cfg.progress and ctx.is_main:
-            from tqdm.auto import tqdm
-
-            batches = tqdm(loader, desc=f"epoch {epoch + 1}/{n_epochs}", leave=False)
-        for batch in batches:
-            if step >= total_steps:
+    with DeferredSignals() as sig:
+        for epoch in range(start_epoch, n_epochs):
+            if stopped:
                 break
-            x, y = _batch_xy(batch)
-            x, y = _to_device(x, dev, cfg.channels_last), y.to(dev, non_blocking=True)
-            last_lr = lr_at(cfg, epoch, step)
-            for g in optimizer.param_groups:
-                g["lr"] = last_lr
-            optimizer.zero_grad(set_to_none=True)
-            with _amp_ctx(dev, cfg.amp):
-                loss = agg.backward(net, loss_fn, x, y)
-            if getattr(agg, "ready", True):  # GradientAggregator protocol: an aggregator may defer its step
-                optimizer.step()
-            running[0] += torch.as_tensor(loss).detach().double().to(dev)
-            running[1] += 1
-            step += 1
-            run_probe()
-            if cfg.eval_every_steps is not None and (step % cfg.eval_every_steps == 0 or step == total_steps):
-                record()
-                net.train()
-                if stop_reached(cfg, history):
-                    stopped = True
+            sampler.set_epoch(epoch)
+            done = skip if epoch == start_epoch else 0  # batches of this epoch already trained
+            loader = DataLoader(
+                train_set, batch_size=per_rank, sampler=_SkipSampler(sampler, done * per_rank),
+                num_workers=cfg.num_workers, pin_memory=cuda, drop_last=drop_last,
+                generator=torch.Generator().manual_seed(cfg.seed * 100_003 + epoch),
+            )
+            net.train()
+            batches: Any = loader
+            if cfg.progress and ctx.is_main:
+                from tqdm.auto import tqdm
+
+                batches = tqdm(loader, desc=f"epoch {epoch + 1}/{n_epochs}", leave=False)
+            first = True
+            for batch in batches:
+                if not first:  # a boundary between two steps of this epoch
+                    halt = stop_requested(sig, False)
+                    if halt or (checkpoint_every_steps and step % checkpoint_every_steps == 0):
+                        save(epoch, done)
+                    if halt:
+                        stop(sig)
+                first = False
+                if step >= total_steps:
                     break
-        if cfg.eval_every_steps is None:
-            record()
-            stopped = stop_reached(cfg, history)
-        if ckpt is not None:
-            if ctx.is_main:
-                save_checkpoint(ckpt, {
-                    "format": CHECKPOINT_FORMAT, "epoch": epoch + 1, "step": step, "stopped": stopped,
-                    "model": unwrap_model(net).state_dict(), "optimizer": optimizer.state_dict(),
-                    "aggregator": agg.state_dict(), "rng": _rng_state(dev), "history": history,
-                    "running": running.cpu(), "last_lr": last_lr, "config": _config_dict(cfg),
-                })
-            ctx.barrier()
-        if on_epoch_end is not None and not stopped:
-            on_epoch_end(epoch + 1, history)
+                x, y = _batch_xy(batch)
+                x, y = _to_device(x, dev, cfg.channels_last), y.to(dev, non_blocking=True)
+                last_lr = lr_at(cfg, epoch, step)
+                for g in optimizer.param_groups:
+                    g["lr"] = last_lr
+                optimizer.zero_grad(set_to_none=True)
+                with _amp_ctx(dev, cfg.amp):
+                    loss = agg.backward(net, loss_fn, x, y)
+                faults.point("mid_step", step + 1)
+                if getattr(agg, "ready", True):  # GradientAggregator protocol: an aggregator may defer its step
+                    optimizer.step()
+                running[0] += torch.as_tensor(loss).detach().double().to(dev)
+                running[1] += 1
+                step += 1
+                done += 1
+                run_probe()
+                if cfg.eval_every_steps is not None and (step % cfg.eval_every_steps == 0 or step == total_steps):
+                    record()
+                    net.train()
+                    if stop_reached(cfg, history):
+                        stopped = True
+                        break
+            if cfg.eval_every_steps is None:
+                record()
+                stopped = stop_reached(cfg, history)
+            save(epoch + 1, 0)
+            if on_epoch_end is not None and not stopped:
+                on_epoch_end(epoch + 1, history)
+            if stop_requested(sig, True):
+                stop(sig)
     return history
+
+
+class _SkipSampler(Sampler[int]):
+    """The epoch's sampler order without its first ``n`` indices: resuming mid-epoch
+    trains exactly the batches the interrupted run had left, without loading the others."""
+
+    def __init__(self, base: Sampler[int], n: int) -> None:
+        self.base, self.n = base, n
+
+    def __iter__(self) -> Iterator[int]:
+        return itertools.islice(iter(self.base), self.n, None)
+
+    def __len__(self) -> int:
+        return max(len(self.base) - self.n, 0)  # type: ignore[arg-type]
+
+
+def _plain_tree(v: Any) -> Any:
+    """NumPy scalars and arrays (e.g. from a probe) as Python numbers and lists, which
+    ``torch.load(weights_only=True)`` accepts."""
+    if isinstance(v, dict):
+        return {k: _plain_tree(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain_tree(x) for x in v]
+    if isinstance(v, (np.ndarray, np.generic)):
+        return v.tolist()
+    return v
 
 
 def _plain(v: Any) -> Any:

@@ -24,7 +24,7 @@ and, on CPU, ends with bit-identical metrics.
 
 from __future__ import annotations
 
-import signal
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -35,7 +35,10 @@ import torch.nn.functional as F
 
 from cgh_lib.data.tensors import TensorData
 from cgh_lib.models.mlp import StackedMLP, layer_sizes
+from cgh_lib.store import faults
+from cgh_lib.train.interrupt import DeferredSignals
 
+CHECKPOINT_FORMAT = 2  # bump when the checkpoint's content changes: older ones are discarded, not misread
 METRICS = ("train_acc", "train_loss", "test_acc", "test_loss",
            "pristine_acc", "corrupt_acc", "pristine_loss", "corrupt_loss")
 
@@ -228,10 +231,15 @@ def drive(
     postfix: Callable[[], dict[str, str]] | None = None,
 ) -> int:
     """The step loop every in-memory trainer shares: train from step ``start`` to
-    ``steps``, calling ``evaluate(step)`` after each step in ``eval_at``; checkpoint
-    with ``save(step)`` every ``checkpoint_every_s`` seconds / ``_steps`` steps and
-    on Ctrl-C or SIGTERM (then re-raised as KeyboardInterrupt). ``timing`` gets the
-    pure training time (evaluation and checkpoints excluded). Returns the last step.
+    ``steps``, calling ``evaluate(step)`` after each step in ``eval_at``.
+
+    Checkpoints (``save(step)``) are written only at step boundaries and always
+    *after* that step's evaluation, so a resumed run never misses or repeats one:
+    every ``checkpoint_every_s`` seconds / ``checkpoint_every_steps`` steps, at
+    the last step (so a kill during the final store resumes with nothing to
+    redo), and when SIGINT / SIGTERM arrived (deferred, see `interrupt`); the
+    run then stops with `Interrupted`. ``timing`` gets the pure training time
+    (evaluation and checkpoints excluded). Returns the last step.
     """
     step = start
     next_evals = [s for s in sorted(set(eval_at) | {steps}) if s > step]
@@ -245,47 +253,48 @@ def drive(
             torch.cuda.synchronize(device)
 
     last_ckpt = time.perf_counter()
-    interrupted = False
-    old_handler = signal.getsignal(signal.SIGTERM)
 
-    def on_term(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
+    def boundary(step: int, sig: DeferredSignals) -> bool:
+        """Checkpoint if due (or asked to stop) and stop if asked; True if it saved."""
+        nonlocal last_ckpt
+        due = save is not None and (sig.requested or step == steps
+                                    or (checkpoint_every_steps and step % checkpoint_every_steps == 0)
+                                    or time.perf_counter() - last_ckpt > checkpoint_every_s)
+        if due:
+            save(step)  # type: ignore[misc]
+            faults.point("checkpoint", step)
+            last_ckpt = time.perf_counter()
+        sig.check()
+        return bool(due)
 
     try:
-        if old_handler is not None:
-            signal.signal(signal.SIGTERM, on_term)
-    except ValueError:  # not in the main thread: leave SIGTERM alone
-        old_handler = None
-    try:
-        while step < steps:  # segments between evaluations
-            seg_end = next_evals.pop(0)
-            t0 = time.perf_counter()
-            while step < seg_end:
-                one_step()
-                step += 1
-                if bar is not None:
-                    bar.update(1)
-                if save is not None and ((checkpoint_every_steps and step % checkpoint_every_steps == 0)
-                                         or time.perf_counter() - last_ckpt > checkpoint_every_s):
-                    sync()
-                    timing.train_s += time.perf_counter() - t0
-                    save(step)
-                    last_ckpt = t0 = time.perf_counter()
-            sync()
-            timing.train_s += time.perf_counter() - t0
-            evaluate(step)
-            if bar is not None and postfix is not None:
-                bar.set_postfix(postfix(), refresh=False)
-    except KeyboardInterrupt:
-        interrupted = True
-        if save is not None:
-            save(step)
-        raise
+        with DeferredSignals() as sig:
+            while step < steps:  # segments between evaluations
+                seg_end = next_evals.pop(0)
+                t0 = time.perf_counter()
+                while step < seg_end:
+                    one_step()
+                    step += 1
+                    if bar is not None:
+                        bar.update(1)
+                    if step < seg_end:
+                        due = sig.requested or (save is not None and (
+                            (checkpoint_every_steps and step % checkpoint_every_steps == 0)
+                            or time.perf_counter() - last_ckpt > checkpoint_every_s))
+                        if due:
+                            sync()
+                            timing.train_s += time.perf_counter() - t0
+                            boundary(step, sig)
+                            t0 = time.perf_counter()
+                sync()
+                timing.train_s += time.perf_counter() - t0
+                evaluate(step)  # the step's evaluation comes before its checkpoint
+                if bar is not None and postfix is not None:
+                    bar.set_postfix(postfix(), refresh=False)
+                boundary(step, sig)
     finally:
         if bar is not None:
             bar.close()
-        if old_handler is not None and not interrupted:
-            signal.signal(signal.SIGTERM, old_handler)
     return step
 
 
@@ -302,12 +311,14 @@ def train_stack(
     probe: Probe | None = None,
     progress: bool = True,
     desc: str = "train",
+    run_id: str | None = None,
 ) -> tuple[list[dict[str, np.ndarray]], Timing]:
     """Train the stack; return per-member arrays (curves + bookkeeping) and timing.
 
     ``checkpoint`` is a (save, load) pair of callables; the trainer resumes from
     ``load()`` if it returns a state. ``probe`` results are recorded per
-    evaluation under ``probe_<name>`` keys.
+    evaluation under ``probe_<name>`` keys. ``run_id`` names the run in the
+    one-line "resuming ... from step N of M" message.
     """
     device = torch.device(device)
     data = data.to(device)
@@ -330,17 +341,29 @@ def train_stack(
     eval_at = sorted(set(spec.eval_at) | {0, spec.steps})
 
     state = checkpoint[1]() if checkpoint else None
+    if state is not None and state.get("format") != CHECKPOINT_FORMAT:
+        print(f"cgh: discarding a stale checkpoint of {run_id or desc} (format {state.get('format')!r}, "
+              f"this code writes {CHECKPOINT_FORMAT}); starting from step 0", file=sys.stderr)
+        state = None
     if state is not None:
         model.load_state(state["params"])
         orders.load(state["orders"])
-        hist, probes = state["hist"], state["probes"]
+        hist = {name: [v.numpy() if isinstance(v, torch.Tensor) else np.int64(v) for v in vals]
+                for name, vals in state["hist"].items()}
+        probes = {name: [v.numpy() for v in vals] for name, vals in state["probes"].items()}
         first, last = state["first"].to(device), state["last"].to(device)
         step = state["step"]
         timing = Timing(state["train_s"], state["eval_s"], state["resumed"] + 1, state.get("wall_s", 0.0))
+        print(f"resuming {run_id or desc} from step {step} of {spec.steps}", file=sys.stderr)
 
     def save(step: int) -> None:
+        # plain tensors and numbers only: the store loads checkpoints with weights_only=True
         if checkpoint:
-            checkpoint[0]({"params": model.state(), "orders": orders.state(), "hist": hist, "probes": probes,
+            checkpoint[0]({"format": CHECKPOINT_FORMAT, "params": model.state(), "orders": orders.state(),
+                           "hist": {name: [torch.from_numpy(np.asarray(v)) if name != "step" else int(v)
+                                           for v in vals] for name, vals in hist.items()},
+                           "probes": {name: [torch.from_numpy(np.asarray(v)) for v in vals]
+                                      for name, vals in probes.items()},
                            "first": first.cpu(), "last": last.cpu(), "step": step,
                            "train_s": timing.train_s, "eval_s": timing.eval_s, "resumed": timing.resumed,
                            "wall_s": timing.prior_wall_s + time.perf_counter() - started})
@@ -351,6 +374,7 @@ def train_stack(
         metrics, ok = _evaluate(model, data, y, corrupt)
         for name in METRICS:
             hist[name].append(metrics[name])
+        faults.point("eval", step)
         hist["step"].append(np.int64(step))
         first = torch.where((first < 0) & ok, torch.full_like(first, step), first)
         last = torch.where(ok, torch.where(last < 0, torch.full_like(last, step), last), torch.full_like(last, -1))
@@ -367,8 +391,12 @@ def train_stack(
     def postfix() -> dict[str, str]:
         return {"train_acc": f"{hist['train_acc'][-1].mean():.3f}", "test_acc": f"{hist['test_acc'][-1].mean():.3f}"}
 
+    taken = [step]  # steps taken so far (for fault injection)
+
     def one_step() -> None:
         idx = orders.next()
+        taken[0] += 1
+        faults.point("mid_step", taken[0])
         step_rule(model, data.x_train[idx], torch.gather(y, 1, idx), lr)
 
     lr = float(spec.lr)

@@ -18,17 +18,40 @@ def _seeds(configs):
     return lambda profile: [c for s in default_seeds(profile) for c in configs(profile, overrides={"seed": s})]
 
 
+
+# what each notebook runs with its parameters (see the notebooks' first cells)
+def _each_seed(profile: str, p: dict) -> list[int]:
+    return list(p.get("seeds") or default_seeds(profile))
+
+
+def _plan_fig1(profile: str, p: dict) -> list:
+    return [c for s in _each_seed(profile, p)
+            for c in fig1_label_noise.figure1_configs(profile, p["noise_levels"], {**p["overrides"], "seed": s})]
+
+
+def _plan_figs23(profile: str, p: dict) -> list:
+    over = dict(p["overrides"], **({"estimator": p["estimator"]} if p["estimator"] else {}))
+    return [c for s in _each_seed(profile, p)
+            for c in figs23_loss_reduction.figure_configs(profile, p["noise_levels"], {**over, "seed": s})]
+
+
+def _plan_fig4(profile: str, p: dict) -> list:
+    return [c for s in _each_seed(profile, p)
+            for c in fig4_winsorized.grid_configs(profile, p["noise_levels"], p["c_levels"],
+                                                  {**p["overrides"], "seed": s})]
+
+
 register_figure(
     Figure("cg2020-fig1", "notebooks/cg2020_fig1_label_noise.ipynb",
            "CG2020 Figure 1 — paper: MLP on full MNIST with label noise", "CG2020 §2.1-2.3",
-           _seeds(fig1_label_noise.figure1_configs)),
+           _seeds(fig1_label_noise.figure1_configs), _plan_fig1),
     Figure("cg2020-fig2", "notebooks/cg2020_fig2_loss_reduction.ipynb",
            "CG2020 Figure 2 — paper: pristine vs corrupt share of the loss reduction", "CG2020 §2.4",
-           _seeds(figs23_loss_reduction.figure_configs)),
+           _seeds(figs23_loss_reduction.figure_configs), _plan_figs23),
     Figure("cg2020-fig3", "notebooks/cg2020_fig3_contributions.ipynb",
            "CG2020 Figure 3 — paper: per-example cumulative contributions", "CG2020 §2.4",
-           _seeds(figs23_loss_reduction.figure_configs)),
+           _seeds(figs23_loss_reduction.figure_configs), _plan_figs23),
     Figure("cg2020-fig4", "notebooks/cg2020_fig4_winsorized.ipynb",
            "CG2020 Figure 4 — paper: winsorized gradients, MLP 784-256x3-10 on full MNIST", "CG2020 §3",
-           _seeds(fig4_winsorized.grid_configs)),
+           _seeds(fig4_winsorized.grid_configs), _plan_fig4),
 )

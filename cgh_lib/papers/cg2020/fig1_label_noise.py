@@ -86,6 +86,11 @@ def load_data(cfg: LabelNoiseConfig, data_root: str | None) -> TensorData:
     return data
 
 
+def check_data(cfg: Any, data_root: str | None) -> None:
+    """The dry data check of `cgh figure` (the data are there, large enough), shared by the CG2020 experiments."""
+    load_data(cfg, data_root)
+
+
 def member(cfg: LabelNoiseConfig, data: TensorData) -> Member:
     """Seeds: init from ``seed``, noise from ``seed+1``, batch order from ``seed+2``,
     so noise levels with the same seed share init and batch order (only the data differs)."""
@@ -111,7 +116,8 @@ def run_group(configs: Sequence[LabelNoiseConfig], opts: RunOptions) -> list[Run
     arrays, timing = train_stack(data, [member(c, data) for c in configs], spec, device=device,
                                  checkpoint=ckpt, checkpoint_every_s=opts.checkpoint_every_s,
                                  checkpoint_every_steps=opts.checkpoint_every_steps,
-                                 progress=opts.progress, desc=desc)
+                                 progress=opts.progress, desc=desc,
+                                 run_id=", ".join(config_hash(c) for c in configs))
     prov.update(wall_time_s=round(time.time() - t0 + timing.prior_wall_s, 3),
                 train_time_s=round(timing.train_s, 3), eval_time_s=round(timing.eval_s, 3),
                 resumed=timing.resumed, stacked_with=len(configs), data=data.describe())
@@ -119,14 +125,14 @@ def run_group(configs: Sequence[LabelNoiseConfig], opts: RunOptions) -> list[Run
     for c, arr in zip(configs, arrays):
         final = {m: float(arr[m][-1]) for m in METRICS}
         final.update(step=int(arr["step"][-1]), pristine_fraction=float(1 - arr["corrupt"].mean()))
-        out.append(opts.store.save(c, final, arr, prov))
-    opts.store.drop_checkpoint(exp, key)
+        last = c is configs[-1]  # the stack's checkpoint goes with its last member's result
+        out.append(opts.store.save(c, final, arr, prov, drop=[opts.store.checkpoint_path(exp, key)] if last else ()))
     return out
 
 
 EXPERIMENT = register(Experiment(
     name=LabelNoiseConfig.EXPERIMENT, config_cls=LabelNoiseConfig, run_group=run_group,
-    stack_key=stack_key, profiles=PROFILES,
+    stack_key=stack_key, profiles=PROFILES, check_data=check_data,
     description="CG2020 §2: MLP on MNIST with 0-100% label noise (Figure 1)"))
 
 

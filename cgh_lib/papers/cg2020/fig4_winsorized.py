@@ -19,6 +19,7 @@ and sees the same minibatches.
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any, ClassVar, Sequence
@@ -32,9 +33,10 @@ from cgh_lib.data.tensors import TensorData, corrupt_labels
 from cgh_lib.errors import UserError
 from cgh_lib.grads.aggregators import WinsorizedAggregator, winsorize_kernel
 from cgh_lib.models.mlp import mlp
-from cgh_lib.papers.cg2020.fig1_label_noise import load_data
+from cgh_lib.papers.cg2020.fig1_label_noise import check_data, load_data
 from cgh_lib.papers.cg2020.mlp_config import validate_mlp_run
 from cgh_lib.store.config import config_hash
+from cgh_lib.store import faults
 from cgh_lib.store.experiments import Experiment, RunOptions, check_profile, register, sweep_configs
 from cgh_lib.store.provenance import provenance
 from cgh_lib.store.runstore import RunResult
@@ -43,6 +45,7 @@ from cgh_lib.train.stacked import Timing, drive
 
 NOISE_LEVELS = (0.0, 0.25, 0.5, 0.75, 1.0)
 C_LEVELS = (0, 1, 2, 4, 8)
+CHECKPOINT_FORMAT = 2  # bump when the checkpoint's content changes: older ones are discarded, not misread
 METRICS = ("train_acc", "test_acc", "train_loss", "test_loss", "pristine_acc", "corrupt_acc")
 
 
@@ -150,24 +153,32 @@ def train_run(cfg: WinsorizedConfig, data: TensorData, opts: RunOptions) -> tupl
     timing, step = Timing(), 0
     started = time.perf_counter()
     state = opts.store.load_checkpoint(exp, key)
+    if state is not None and state.get("format") != CHECKPOINT_FORMAT:
+        print(f"cgh: discarding a stale checkpoint of {key} (format {state.get('format')!r}, this code writes "
+              f"{CHECKPOINT_FORMAT}); starting from step 0", file=sys.stderr)
+        state = None
     if state is not None:
         model.load_state_dict(state["model"])
         gen.set_state(state["gen"])
         order, step, hist = state["order"], state["step"], state["hist"]
         timing = Timing(**state["timing"])
         timing.resumed += 1
+        print(f"resuming {key} from step {step} of {cfg.steps}", file=sys.stderr)
     perm_dev = order["perm"].to(device)
 
     def save(step: int) -> None:
         opts.store.save_checkpoint(exp, key, {
+            "format": CHECKPOINT_FORMAT,
             "model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
-            "gen": gen.get_state(), "order": order, "step": step, "hist": hist,
+            "gen": gen.get_state(), "order": {"perm": order["perm"].clone(), "pos": order["pos"]}, "step": step,
+            "hist": {k: list(v) for k, v in hist.items()},
             "timing": dict(vars(timing), prior_wall_s=timing.prior_wall_s + time.perf_counter() - started)})
 
     def evaluate_at(step: int) -> None:
         t0 = time.perf_counter()
         for k, v in evaluate(model, data, y, corrupt).items():
             hist[k].append(v)
+        faults.point("eval", step)
         hist["step"].append(step)
         timing.eval_s += time.perf_counter() - t0
 
@@ -177,10 +188,13 @@ def train_run(cfg: WinsorizedConfig, data: TensorData, opts: RunOptions) -> tupl
             order["perm"], order["pos"] = torch.randperm(n, generator=gen), 0
             perm_dev = order["perm"].to(device)
         idx = perm_dev[order["pos"] * cfg.batch_size:(order["pos"] + 1) * cfg.batch_size]
+        order["pos"] += 1
+        taken[0] += 1
+        faults.point("mid_step", taken[0])
         agg.backward(model, F.cross_entropy, data.x_train[idx], y[idx])
         sgd_update(model, cfg.lr)
-        order["pos"] += 1
 
+    taken = [step]  # steps taken so far (for fault injection)
     if not hist["step"]:
         evaluate_at(step)
     drive(one_step, evaluate_at, save, start=step, steps=cfg.steps, eval_at=eval_steps(cfg.eval_schedule, cfg.steps),
@@ -216,14 +230,14 @@ def run_group(configs: Sequence[WinsorizedConfig], opts: RunOptions) -> list[Run
         final = {m: float(arrays[m][-1]) for m in METRICS}
         final.update(step=int(arrays["step"][-1]), overfit=float(arrays["overfit"][-1]),
                      proper_acc=float(1 - arrays["corrupt"].mean()))
-        out.append(opts.store.save(cfg, final, arrays, prov))
-        opts.store.drop_checkpoint(cfg.EXPERIMENT, config_hash(cfg))
+        out.append(opts.store.save(cfg, final, arrays, prov,
+                                   drop=[opts.store.checkpoint_path(cfg.EXPERIMENT, config_hash(cfg))]))
     return out
 
 
 EXPERIMENT = register(Experiment(
     name=WinsorizedConfig.EXPERIMENT, config_cls=WinsorizedConfig, run_group=run_group,
-    stack_key=stack_key, profiles=PROFILES,
+    stack_key=stack_key, profiles=PROFILES, check_data=check_data,
     description="CG2020 §3: winsorized SGD on MNIST with 0-100% label noise (Figure 4)"))
 
 

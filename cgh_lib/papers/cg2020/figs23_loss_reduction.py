@@ -49,7 +49,7 @@ from cgh_lib.errors import UserError
 from cgh_lib.grads.per_example import linear_factors, linear_fast_path_ok, per_example_grads
 from cgh_lib.grads.pristine_corrupt import choose_grad_sample, null_world_masks
 from cgh_lib.models.mlp import StackedMLP, mlp
-from cgh_lib.papers.cg2020.fig1_label_noise import load_data
+from cgh_lib.papers.cg2020.fig1_label_noise import check_data, load_data
 from cgh_lib.papers.cg2020.mlp_config import validate_mlp_run
 from cgh_lib.store.config import config_hash
 from cgh_lib.store.experiments import Experiment, RunOptions, group_key, register, sweep_configs
@@ -302,7 +302,8 @@ def run_group(configs: Sequence[LossReductionConfig], opts: RunOptions) -> list[
     arrays, timing = train_stack(data, members, spec, device=device, probe=_probe(plans, template, device),
                                  checkpoint=ckpt, checkpoint_every_s=opts.checkpoint_every_s,
                                  checkpoint_every_steps=opts.checkpoint_every_steps,
-                                 progress=opts.progress, desc=desc)
+                                 progress=opts.progress, desc=desc,
+                                 run_id=", ".join(config_hash(c) for c in configs))
     prov.update(wall_time_s=round(time.time() - t0 + timing.prior_wall_s, 3),
                 train_time_s=round(timing.train_s, 3), eval_and_stat_time_s=round(timing.eval_s, 3),
                 resumed=timing.resumed, stacked_with=len(configs), data=data.describe())
@@ -319,14 +320,14 @@ def run_group(configs: Sequence[LossReductionConfig], opts: RunOptions) -> list[
                      sample_size=len(plan.rows), sample_pristine=n_p,
                      f_p_first=float(f[0, 0]), f_p_last=float(f[-1, 0]),
                      null_f_p_mean=float(np.nanmean(f[:, 1:])) if c.n_null else float("nan"))
-        out.append(opts.store.save(c, final, arr, prov))
-    opts.store.drop_checkpoint(exp, key)
+        last = c is configs[-1]  # the stack's checkpoint goes with its last member's result
+        out.append(opts.store.save(c, final, arr, prov, drop=[opts.store.checkpoint_path(exp, key)] if last else ()))
     return out
 
 
 EXPERIMENT = register(Experiment(
     name=LossReductionConfig.EXPERIMENT, config_cls=LossReductionConfig, run_group=run_group,
-    stack_key=stack_key, profiles=PROFILES,
+    stack_key=stack_key, profiles=PROFILES, check_data=check_data,
     description="CG2020 §2.4: pristine vs corrupt share of the loss reduction (Figures 2 and 3)"))
 
 

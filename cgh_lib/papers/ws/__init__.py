@@ -24,32 +24,51 @@ def _rm3_batch_configs(profile: str):
     return [c for s in default_seeds(profile) for c in experiments.rm3_batch_configs(profile, {"seed": s}).values()]
 
 
+def _plan(fig_id: str):  # what the notebook runs with its parameters (every seed it shows)
+    return lambda profile, p: [c for s in (p.get("seeds") or default_seeds(profile))
+                               for c in experiments.figure_configs(fig_id, profile,
+                                                                   {**p["overrides"], "seed": s}).values()]
+
+
+def _rm3_batch_plan(profile: str, p: dict) -> list:
+    return [c for s in (p.get("seeds") or default_seeds(profile))
+            for c in experiments.rm3_batch_configs(profile, {**p["overrides"], "seed": s}, p.get("batches")).values()]
+
+
 def _eh_configs(fig_id: str):
     return lambda profile: list(easy_hard.figure_configs(fig_id, profile).values())
 
 
+def _eh_plan(fig_id: str):
+    return lambda profile, p: list(easy_hard.figure_configs(fig_id, profile, p["overrides"]).values())
+
+
 register_figure(
     Figure("ws-fig1", "notebooks/ws_fig1_label_noise_resnet18.ipynb",
-           "WS Figure 1 — paper: ResNet-18 on ImageNet", "WS §2", _configs("ws-fig1")),
+           "WS Figure 1 — paper: ResNet-18 on ImageNet", "WS §2", _configs("ws-fig1"), _plan("ws-fig1")),
     Figure("ws-fig2", "notebooks/ws_fig2_rm3_ra3_m3.ipynb",
-           "WS Figure 2 — paper: RM3, RA3 and M3 vs SGD, ResNet-18 on ImageNet", "WS §3.3", _configs("ws-fig2")),
+           "WS Figure 2 — paper: RM3, RA3 and M3 vs SGD, ResNet-18 on ImageNet", "WS §3.3", _configs("ws-fig2"),
+           _plan("ws-fig2")),
     Figure("ws-fig3", "notebooks/ws_fig3_pristine_corrupt_aggregators.ipynb",
            "WS Figure 3 — paper: pristine vs corrupt under SGD, RA3, M3, RM3 (ResNet-18, ImageNet)", "WS §3.3",
-           _configs("ws-fig3")),
+           _configs("ws-fig3"), _plan("ws-fig3")),
     Figure("ws-rm3-batch", "notebooks/ws_rm3_batch_size.ipynb",
-           "WS §3.3 — RM3's mini-batch size (a statement without a figure)", "WS §3.3", _rm3_batch_configs),
+           "WS §3.3 — RM3's mini-batch size (a statement without a figure)", "WS §3.3", _rm3_batch_configs,
+           _rm3_batch_plan),
     Figure("ws-fig4", "notebooks/ws_fig4_easy_hard.ipynb",
-           "WS Figure 4: easy and hard examples, ResNet-18", "WS §4.2", _eh_configs("ws-fig4")),
+           "WS Figure 4: easy and hard examples, ResNet-18", "WS §4.2", _eh_configs("ws-fig4"), _eh_plan("ws-fig4")),
     Figure("ws-fig5a", "notebooks/ws_fig5a_difficulty.ipynb",
-           "WS Figure 5(a): RM3 training accuracy by difficulty", "WS §4.3", _eh_configs("ws-fig5a")),
+           "WS Figure 5(a): RM3 training accuracy by difficulty", "WS §4.3", _eh_configs("ws-fig5a"),
+           _eh_plan("ws-fig5a")),
     Figure("ws-tab44", "notebooks/ws_tab44_cross_evaluation.ipynb",
-           "WS §4.4: easy and hard cross-evaluation", "WS §4.4", _eh_configs("ws-tab44")),
+           "WS §4.4: easy and hard cross-evaluation", "WS §4.4", _eh_configs("ws-tab44"), _eh_plan("ws-tab44")),
     Figure("ws-fig6", "notebooks/ws_fig6_label_noise_inception.ipynb",
-           "WS Figure 6 — paper: Inception-V3 on ImageNet", "WS Appendix A", _configs("ws-fig6")),
+           "WS Figure 6 — paper: Inception-V3 on ImageNet", "WS Appendix A", _configs("ws-fig6"), _plan("ws-fig6")),
     Figure("ws-fig7", "notebooks/ws_fig7_label_noise_vgg13.ipynb",
-           "WS Figure 7 — paper: VGG-13 on ImageNet", "WS Appendix A", _configs("ws-fig7")),
+           "WS Figure 7 — paper: VGG-13 on ImageNet", "WS Appendix A", _configs("ws-fig7"), _plan("ws-fig7")),
     Figure("ws-fig8", "notebooks/ws_fig8_winsorization_cifar10.ipynb",
-           "WS Figure 8 — paper: winsorization, ResNet-32 on CIFAR-10", "WS Appendix B", _configs("ws-fig8")),
+           "WS Figure 8 — paper: winsorization, ResNet-32 on CIFAR-10", "WS Appendix B", _configs("ws-fig8"),
+           _plan("ws-fig8")),
 )
 
 from cgh_lib.papers.ws import claims  # noqa: E402,F401  (registers the figures' claims)

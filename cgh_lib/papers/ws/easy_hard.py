@@ -261,9 +261,7 @@ def _finish(opts: RunOptions, cfg: Any, ctx: Any, final: dict, arrays: dict, pro
             wall: _Wall) -> RunResult:
     if ctx.is_main:
         prov.update(wall_time_s=round(wall.total(), 3), world_size=ctx.world_size)
-        res = opts.store.save(cfg, final, arrays, prov)
-        ckpt.unlink(missing_ok=True)
-        wall.file.unlink(missing_ok=True)
+        res = opts.store.save(cfg, final, arrays, prov, drop=(ckpt, wall.file))
     ctx.barrier()
     if not ctx.is_main:
         res = opts.store.load(cfg)
@@ -288,7 +286,8 @@ def run_classify(cfg: WSClassifyConfig, opts: RunOptions) -> RunResult:
                              num_workers=_workers(ctx), progress=opts.progress and ctx.is_main,
                              stop_metric="train_acc", stop_at=cfg.stop_at)
     hist = train_with_loader(model, train, {"train": monitor}, lcfg, checkpoint_path=ckpt, ctx=ctx,
-                             on_epoch_end=lambda e, h: wall.save() if ctx.is_main else None)
+                             on_epoch_end=lambda e, h: wall.save() if ctx.is_main else None,
+                             checkpoint_every_steps=opts.checkpoint_every_steps, run_id=config_hash(cfg))
     pred, labels = predict_per_example(model, train, ctx, batch_size=max(cfg.batch_size, 256),
                                        num_workers=_workers(ctx))
     learned = pred == labels
@@ -348,7 +347,8 @@ def run_easy_hard(cfg: WSEasyHardConfig, opts: RunOptions) -> RunResult:
                              schedule="step", lr_milestones=tuple(cfg.lr_milestones), seed=cfg.seed + 3,
                              num_workers=_workers(ctx), progress=opts.progress and ctx.is_main)
     hist = train_with_loader(model, train_set, evals, lcfg, aggregator=agg, checkpoint_path=ckpt, ctx=ctx,
-                             on_epoch_end=lambda e, h: wall.save() if ctx.is_main else None)
+                             on_epoch_end=lambda e, h: wall.save() if ctx.is_main else None,
+                             checkpoint_every_steps=opts.checkpoint_every_steps, run_id=config_hash(cfg))
     arrays = _arrays(hist)
     arrays.update({name: v.astype(np.int32) for name, v in idx.items()})
     bs = max(cfg.batch_size, 256)

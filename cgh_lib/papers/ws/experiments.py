@@ -261,6 +261,11 @@ def build_datasets(cfg: WSConfig, data_root: str | None) -> tuple[Dataset, Datas
     return train, test, k, model_kw, desc
 
 
+def check_data(cfg: WSConfig, data_root: str | None) -> None:
+    """The dry data check of `cgh figure`: the datasets resolve (as a run would build them)."""
+    build_datasets(cfg, data_root)
+
+
 def make_aggregator_for(cfg: WSConfig, model: torch.nn.Module) -> Any:
     from cgh_lib.grads.aggregators import make_aggregator
     from cgh_lib.grads.batchnorm import BNWinsorizedAggregator, has_batchnorm
@@ -323,6 +328,7 @@ def run_one(cfg: WSConfig, opts: RunOptions,
     workers = int(os.environ.get("CGH_NUM_WORKERS", "8" if ctx.device.type == "cuda" else "0"))
     hist = train_with_loader(model, noisy, evals, cfg.loader_config(opts.progress and ctx.is_main, workers),
                              aggregator=agg, checkpoint_path=ckpt, ctx=ctx, on_epoch_end=epoch_done,
+                             checkpoint_every_steps=opts.checkpoint_every_steps, run_id=key,
                              probe=make_probe(noisy, test, ctx.device) if make_probe is not None else None)
     if ctx.is_main:
         arrays = _arrays(hist, noisy.corrupt_mask)
@@ -332,9 +338,7 @@ def run_one(cfg: WSConfig, opts: RunOptions,
         prov.update(wall_time_s=round(prior + time.time() - t0, 3), resumed=resumed, data=desc,
                     world_size=ctx.world_size, aggregator=repr(agg),
                     global_batch=cfg.batch_size, per_rank_batch=cfg.batch_size // ctx.world_size)
-        res = opts.store.save(cfg, final, arrays, prov)
-        ckpt.unlink(missing_ok=True)
-        wall_file.unlink(missing_ok=True)
+        res = opts.store.save(cfg, final, arrays, prov, drop=(ckpt, wall_file))
     ctx.barrier()
     if not ctx.is_main:
         res = opts.store.load(cfg)
@@ -350,7 +354,8 @@ def run_group(configs: Sequence[WSConfig], opts: RunOptions) -> list[RunResult]:
 
 for _name, _cls in _CLASSES.items():
     register(Experiment(name=_name, config_cls=_cls, run_group=run_group, stack_key=_stack_key,
-                        profiles=PROFILES[_name], description=_cls.__doc__.splitlines()[0]))
+                        profiles=PROFILES[_name], description=_cls.__doc__.splitlines()[0],
+                        check_data=check_data))
 
 
 # ----------------------------------------------------------------------------- figures

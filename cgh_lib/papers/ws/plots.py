@@ -174,10 +174,27 @@ def finals_table(runs: dict[Any, RunResult], keys: Sequence[str] = ("train_acc",
         finite = [float(v) for v in values if v is not None and v == v]
         return float(np.mean(finite)) if finite else float("nan")
 
+    names = {"train_acc": "train acc. (noisy labels)", "test_acc": "test acc.", "pristine_acc": "pristine acc.",
+             "corrupt_acc": "corrupt acc.", "train_loss": "train loss"}
     runs = as_seed_lists(runs)
-    return pd.DataFrame({str(k): {m: mean([r.final.get(m) for r in rs]) for m in keys}
-                         for k, rs in runs.items()}).T.round(4)
+    table = pd.DataFrame({run_label(k): {m: mean([r.final.get(m) for r in rs]) for m in keys}
+                          for k, rs in runs.items()}).T.round(4)
+    return table.rename(columns=names)
+
+
+def run_label(key: Any) -> str:
+    """A figure's run key as a reader's label: ('sgd', 0.5) -> 'SGD, 50% noise', (2, 1.0) -> 's = 2, 100% noise'."""
+    parts = key if isinstance(key, tuple) else (key,)
+    out = []
+    for v in parts:
+        if isinstance(v, str):
+            out.append(v.upper() if len(v) <= 3 else v)
+        elif isinstance(v, float):
+            out.append(f"{v:.0%} noise")
+        else:
+            out.append(f"s = {v}")
+    return ", ".join(out)
 
 
 __all__ = ["ws_stamp", "label_noise_figure", "aggregator_figure", "pristine_corrupt_figure", "winsorize_figure",
-           "rm3_batch_figure", "finals_table", "stamp"]
+           "rm3_batch_figure", "finals_table", "run_label", "stamp"]

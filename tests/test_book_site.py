@@ -1,0 +1,195 @@
+"""The site build's logic without a browser: which profile a figure is shown at, page
+presentation, explorers, generated pages, the build's Sphinx settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cgh_lib.book import build, explorer, pages, sphinx_ext
+from cgh_lib.book.registry import Figure, make_config
+from cgh_lib.errors import UserError
+from cgh_lib.store.experiments import RunOptions, ensure_runs
+from cgh_lib.store.runstore import RunResult, RunStore
+
+
+def _store_run(store: RunStore, cfg) -> None:
+    steps = np.array([0, 1, 10, 100])
+    store.save(cfg, {"train_acc": 0.5, "test_acc": 0.4},
+               {"step": steps, "train_acc": np.linspace(0.1, 0.5, 4), "test_acc": np.linspace(0.1, 0.4, 4)},
+               {"commit": "abc", "device": "cpu", "torch": "x", "wall_time_s": 60.0})
+
+
+def _fig(configs) -> Figure:
+    return Figure("test-fig", "notebooks/cg2020_fig1_label_noise.ipynb", "Test figure", "§0", configs)
+
+
+def test_stored_profile_is_the_highest_fully_stored_one(tmp_path):
+    store = RunStore(tmp_path)
+    cfgs = {p: [make_config("cg2020-label-noise", p, {"noise": n}) for n in (0.0, 0.5)]
+            for p in ("smoke", "small")}
+    fig = _fig(lambda p: cfgs.get(p, [make_config("cg2020-label-noise", p)]))
+    assert build.stored_profile(fig, store) is None
+    for c in cfgs["smoke"]:
+        _store_run(store, c)
+    assert build.stored_profile(fig, store) == "smoke"
+    _store_run(store, cfgs["small"][0])  # half of small: not enough
+    assert build.stored_profile(fig, store) == "smoke"
+    _store_run(store, cfgs["small"][1])
+    assert build.stored_profile(fig, store) == "small"
+
+
+def test_profile_order_is_a_list_restricted_to_known_profiles(monkeypatch):
+    monkeypatch.setattr(build, "PROFILE_ORDER", ["paper", "huge", "small", "smoke"])
+    assert build.profile_order() == ["paper", "small", "smoke"]
+
+
+def test_stored_only_never_trains(tmp_path, monkeypatch):
+    monkeypatch.setenv("CGH_STORED_ONLY", "1")
+    cfg = make_config("cg2020-label-noise", "smoke")
+    with pytest.raises(UserError, match="not stored"):
+        ensure_runs([cfg], RunOptions(store=RunStore(tmp_path)))
+    assert not any(tmp_path.rglob("result.json"))
+
+
+def test_present_folds_code_and_strips_machine_paths(monkeypatch, tmp_path):
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+    monkeypatch.setenv("CGH_DATA", str(tmp_path / "data"))
+    root = str(build.REPO_ROOT)
+    nb = new_notebook(cells=[
+        new_markdown_cell("# Title"),
+        new_code_cell("profile = 'smoke'", metadata={"tags": ["parameters"]}),
+        new_code_cell(f"data_root = '{tmp_path}/data'", metadata={"tags": ["injected-parameters"]}),
+        new_code_cell("import x"),
+        new_code_cell("show()", outputs=[new_output("display_data", data={
+            "text/markdown": f"Run store: `{root}/runs/exp`, data `{tmp_path}/data/MNIST`", "text/plain": "x"})]),
+        new_code_cell("fig", outputs=[new_output("display_data", data={"image/png": "iVBO", "text/plain": "F"})]),
+    ])
+    nb.metadata["papermill"] = {"input_path": f"{root}/notebooks/x.ipynb"}
+    out = build.present(nb)
+    tags = [c.metadata.get("tags", []) for c in out.cells]
+    assert "remove-cell" in tags[1] and "hide-cell" in tags[2] and "remove-cell" in tags[3]
+    assert "hide-input" in tags[4] and "full-width" in tags[5]
+    text = nbformat.writes(out)
+    assert root not in text and str(tmp_path) not in text
+    assert "Run store: `runs/exp`" in text and "CGH_DATA/MNIST" in text
+    nbformat.validate(out)
+
+
+def _run(acc: float) -> RunResult:
+    steps = np.array([0, 10, 20, 30])
+    return RunResult(config={"steps": 30}, final={"train_acc": acc, "test_acc": acc / 2},
+                     provenance={}, arrays={"step": steps, "train_acc": np.linspace(0, acc, 4),
+                                            "test_acc": np.linspace(0, acc / 2, 4)}, path=Path("."))
+
+
+def test_explorer_has_one_view_per_run_and_links_controls_client_side():
+    import ipywidgets as widgets
+
+    runs = {("sgd", 0.0): _run(0.9), ("sgd", 0.5): _run(0.7), ("m3", 0.0): _run(0.8)}
+    box = explorer.explorer(runs, ["aggregator", "noise"])
+    toggles = [w for w in box.children if isinstance(w, widgets.ToggleButtons)]
+    assert [t.description for t in toggles] == ["aggregator", "noise"]
+    outer = box.children[-1]
+    assert isinstance(outer, widgets.Stack) and len(outer.children) == 2
+    leaves = [leaf for inner in outer.children for leaf in inner.children]
+    assert len(leaves) == 4
+    assert sum("No stored run" in leaf.value for leaf in leaves) == 1  # (m3, 0.5) was not run
+    assert sum("data:image/png;base64," in leaf.value for leaf in leaves) == 3
+    links = box.links
+    assert any(link.source[0] is toggles[0] and link.target[0] is outer for link in links)
+    assert any(link.source[0] is toggles[1] and link.target[0] is outer.children[1] for link in links)
+
+
+def test_explorer_drops_controls_with_one_value():
+    import ipywidgets as widgets
+
+    box = explorer.explorer({("sgd", 0.0, 0): _run(0.9), ("sgd", 0.5, 0): _run(0.5)},
+                            ["aggregator", "noise", "s"])
+    toggles = [w for w in box.children if isinstance(w, widgets.ToggleButtons)]
+    assert [t.description for t in toggles] == ["noise"]
+    assert [o[0] for o in toggles[0].options] == ["0%", "50%"]
+
+
+def test_run_browser_lists_runs_with_their_differences_and_figures(tmp_path):
+    store = RunStore(tmp_path)
+    cfg = make_config("cg2020-label-noise", "smoke", {"noise": 0.0})
+    _store_run(store, cfg)
+    text = pages.runs_page(store, ["smoke"])
+    assert "## cg2020-label-noise" in text and "dataset" in text and "(paper" in text
+    assert "cg2020_fig1_label_noise" in text  # Figure 1 uses the smoke 0%-noise run
+
+
+def test_site_config_with_and_without_repository(tmp_path, monkeypatch):
+    import yaml
+
+    monkeypatch.setattr(build, "BUILD_DIR", tmp_path)
+    cfg = yaml.safe_load(build.site_config(tmp_path / "web", "https://github.com/o/r").read_text())
+    assert cfg["repository"]["url"] == "https://github.com/o/r" and cfg["launch_buttons"]["binderhub_url"]
+    conf = cfg["sphinx"]["config"]
+    assert conf["mathjax_path"].startswith("cgh-web/") and all(
+        k.startswith("cgh-web/") for k in conf["nb_ipywidgets_js"])
+    assert "cgh_lib.book.sphinx_ext" in cfg["sphinx"]["extra_extensions"]
+    cfg = yaml.safe_load(build.site_config(None, None).read_text())
+    assert "launch_buttons" not in cfg and "mathjax_path" not in cfg["sphinx"]["config"]
+
+
+def test_launch_links_point_at_source_notebooks():
+    issue = "https://github.com/o/r/issues/new?title=Issue%20on%20page%20%2Fbook/figures/x.html"
+    ctx = {"header_buttons": [{"type": "group", "label": "launch-buttons", "buttons": [
+        {"url": "https://mybinder.org/v2/gh/o/r/main?urlpath=lab/tree/book/figures/x.ipynb"},
+        {"url": "https://colab.research.google.com/github/o/r/blob/main/book/figures/x.ipynb"}]},
+        {"type": "group", "label": "source-buttons", "buttons": [{"url": issue}]}]}
+    sphinx_ext._launch_links_to_sources(None, "book/figures/x", "page.html", ctx, None)
+    urls = [b["url"] for b in ctx["header_buttons"][0]["buttons"]]
+    assert all("notebooks/x.ipynb" in u and "book/figures" not in u for u in urls)
+    assert ctx["header_buttons"][1]["buttons"][0]["url"] == issue  # the page's own links stay
+
+
+def test_default_repo_url(monkeypatch):
+    monkeypatch.setenv("CGH_REPO_URL", "git@github.com:owner/repo.git")
+    assert build.default_repo_url() == "https://github.com/owner/repo"
+    monkeypatch.setenv("CGH_REPO_URL", "/some/local/path")
+    assert build.default_repo_url() is None
+
+
+def test_placeholder_page_says_how_to_make_the_runs(tmp_path, monkeypatch):
+    import nbformat
+
+    monkeypatch.setattr(build, "EXECUTED_DIR", tmp_path)
+    fig = _fig(lambda p: [])
+    nb = nbformat.read(str(build.write_placeholder(fig)), as_version=4)
+    text = nb.cells[0].source
+    assert text.startswith("# Test figure") and "no stored runs" in text
+    assert "cgh figure test-fig --profile small" in text
+    assert nb.metadata["cgh"]["placeholder"] is True
+
+
+def test_every_figure_notebook_has_an_explorer():
+    """Every figure page carries an explorer (one `explore(...)` call in its notebook, or a
+    figure's own client-side widget such as GM2022's `interactive_toy`)."""
+    import json
+
+    from cgh_lib.book.registry import figures
+
+    missing = [f.id for f in figures().values()
+               if not any("explore(" in "".join(c["source"]) or "interactive_toy(" in "".join(c["source"]) for c in json.loads(f.source.read_text())["cells"]
+                          if c["cell_type"] == "code")]
+    assert not missing, f"figure notebooks without an explorer cell: {missing}"
+
+
+def test_a_profile_a_figure_does_not_define_is_skipped(tmp_path):
+    def configs(p):
+        if p == "large":
+            raise UserError("unknown profile of experiment 'x' 'large'")
+        return [make_config("cg2020-label-noise", p)]
+
+    store = RunStore(tmp_path)
+    _store_run(store, make_config("cg2020-label-noise", "smoke"))
+    fig = _fig(configs)
+    assert build.stored_profile(fig, store) == "smoke"
+    assert build.figure_configs(fig, "large") == []

@@ -422,6 +422,8 @@ def rm3_batch_configs(profile: str, overrides: dict[str, Any] | None = None,
                       batches: Sequence[int] | None = None) -> dict[tuple[str, int], WSConfig]:
     """{(aggregator, batch size): config} of the RM3 batch-size sweep at ``profile`` (50% noise);
     the key is the batch size asked for, the config holds M3's rounded one."""
+    if profile not in RM3_BATCHES:
+        raise choice_error("profile of the RM3 batch sweep", profile, RM3_BATCHES)
     out: dict[tuple[str, int], WSConfig] = {}
     for b in (RM3_BATCHES[profile] if batches is None else batches):
         for agg in RM3_SWEEP_AGGREGATORS:

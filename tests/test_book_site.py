@@ -41,6 +41,29 @@ def test_stored_profile_is_the_highest_fully_stored_one(tmp_path):
     assert build.stored_profile(fig, store) == "small"
 
 
+def test_stored_view_shows_the_seeds_that_are_stored(tmp_path):
+    """small has 3 seeds; with only seed 0's runs stored the book shows small at seed 0
+    (saying so), not smoke; with every seed stored, small with the default parameters."""
+    from cgh_lib.book.registry import get_figure
+
+    store = RunStore(tmp_path)
+    fig = get_figure("cg2020-fig1")
+    plan = lambda seeds: fig.plan("small", {"noise_levels": [0.0, 0.25, 0.5, 0.75, 1.0], "overrides": {},
+                                            "seeds": seeds})
+    for c in fig.configs("smoke"):
+        _store_run(store, c)
+    assert build.stored_view(fig, store) == ("smoke", {})
+    for c in plan([0]):
+        _store_run(store, c)
+    assert build.stored_view(fig, store) == ("small", {"seeds": [0]})
+    for c in plan([2]):
+        _store_run(store, c)
+    assert build.stored_view(fig, store) == ("small", {"seeds": [0, 2]})
+    for c in plan([1]):
+        _store_run(store, c)
+    assert build.stored_view(fig, store) == ("small", {})
+
+
 def test_profile_order_is_a_list_restricted_to_known_profiles(monkeypatch):
     monkeypatch.setattr(build, "PROFILE_ORDER", ["paper", "huge", "small", "smoke"])
     assert build.profile_order() == ["paper", "small", "smoke"]

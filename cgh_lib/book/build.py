@@ -36,7 +36,7 @@ from typing import Any, Iterator
 
 from cgh_lib.book.registry import Figure, figures, get_figure
 from cgh_lib.errors import FigureFailed, UserError
-from cgh_lib.store.experiments import PROFILES, check_profile
+from cgh_lib.store.experiments import PROFILES, check_profile, default_seeds
 from cgh_lib.store.provenance import REPO_ROOT
 from cgh_lib.store.runstore import RunStore
 
@@ -119,6 +119,43 @@ def stored_profile(fig: Figure, store: RunStore | None = None) -> str | None:
         if configs and all(store.has(c) for c in configs):
             return p
     return None
+
+
+def stored_seeds(fig: Figure, profile: str, store: RunStore | None = None) -> list[int]:
+    """The seeds of ``profile`` whose runs (default parameters otherwise) are all stored.
+
+    A profile with several seeds (small: 0, 1, 2) may be stored for only some of
+    them; the stored book then shows those seeds (the page and every verdict say
+    how many), rather than dropping to a lower profile.
+    """
+    store = store or RunStore()
+    if fig.plan is None or "seeds" not in notebook_parameters(fig):
+        return []
+    defaults = {k: _literal(v) for k, v in notebook_parameters(fig).items()}
+    out = []
+    for s in default_seeds(profile):
+        try:
+            configs = list(fig.plan(profile, {**defaults, "seeds": [s]}))
+        except UserError:
+            return []
+        if configs and all(store.has(c) for c in configs):
+            out.append(s)
+    return out
+
+
+def stored_view(fig: Figure, store: RunStore | None = None) -> tuple[str | None, dict[str, Any]]:
+    """(profile, notebook parameters) the stored book shows the figure at: the highest profile
+    whose runs are all stored, or failing that, the highest one with every run of some seeds
+    stored (shown with ``seeds`` set to those)."""
+    store = store or RunStore()
+    full = stored_profile(fig, store)
+    for p in profile_order():
+        if p == full:
+            return p, {}
+        seeds = stored_seeds(fig, p, store)
+        if seeds:
+            return p, {"seeds": seeds}
+    return None, {}
 
 
 def figure_configs(fig: Figure, profile: str) -> list[Any]:
@@ -409,11 +446,12 @@ def build_book(profile: str | None = None, force: bool = False, progress: bool =
         check_profile(profile)
     store = RunStore()
     shown: dict[str, str | None] = {}
+    params: dict[str, dict[str, Any]] = {}  # notebook parameters of the stored view (e.g. the stored seeds)
     todo: list[tuple[Figure, str]] = []
     figs = list(figures().values())
     if profile is None:
         for fig in figs:
-            shown[fig.id] = stored_profile(fig, store)
+            shown[fig.id], params[fig.id] = stored_view(fig, store)
         # a figure with no runs at any profile (computed on the page, e.g. an exact toy
         # example) is shown at the profile most of the book is shown at
         runless = [f for f in figs if not any(figure_configs(f, p) for p in profile_order())]
@@ -427,7 +465,7 @@ def build_book(profile: str | None = None, force: bool = False, progress: bool =
         if p is None:
             write_placeholder(fig)
             _log(f"{fig.id:<14} no stored runs at any profile: placeholder page")
-        elif not force and is_up_to_date(fig, p, {}):
+        elif not force and is_up_to_date(fig, p, params.get(fig.id, {})):
             _log(f"{fig.id:<14} {p:<6} up to date")
         else:
             todo.append((fig, p))
@@ -435,12 +473,14 @@ def build_book(profile: str | None = None, force: bool = False, progress: bool =
     def run(item: tuple[Figure, str]) -> None:
         fig, p = item
         t0 = time.time()
-        execute_figure(fig.id, p, {}, progress=progress, stored_only=profile is None)
-        _log(f"{fig.id:<14} {p:<6} executed in {time.time() - t0:.0f} s")
+        extra = params.get(fig.id, {})
+        execute_figure(fig.id, p, extra, progress=progress, stored_only=profile is None)
+        seeds = f" (seeds {', '.join(map(str, extra['seeds']))} of the profile's)" if "seeds" in extra else ""
+        _log(f"{fig.id:<14} {p:<6} executed in {time.time() - t0:.0f} s{seeds}")
 
     # Rendering stored runs is kernel start-up and plotting: run notebooks side by side.
     # Training uses every core already: one at a time when anything is missing.
-    all_stored = all(fig.configs(p) and all(store.has(c) for c in fig.configs(p)) for fig, p in todo)
+    all_stored = profile is None or all(fig.configs(p) and all(store.has(c) for c in fig.configs(p)) for fig, p in todo)
     jobs = jobs or (min(4, os.cpu_count() or 1) if all_stored else 1)
     if jobs > 1 and len(todo) > 1:
         from concurrent.futures import ThreadPoolExecutor

@@ -199,8 +199,9 @@ def test_every_figure_notebook_has_an_explorer():
 
     from cgh_lib.book.registry import figures
 
-    missing = [f.id for f in figures().values()
-               if not any("explore(" in "".join(c["source"]) or "interactive_toy(" in "".join(c["source"]) for c in json.loads(f.source.read_text())["cells"]
+    # the claims dashboard is a table of every figure's verdicts, not a figure of runs
+    missing = [f.id for f in figures().values() if f.id != "claims-dashboard"
+               and not any("explore(" in "".join(c["source"]) or "interactive_toy(" in "".join(c["source"]) for c in json.loads(f.source.read_text())["cells"]
                           if c["cell_type"] == "code")]
     assert not missing, f"figure notebooks without an explorer cell: {missing}"
 

@@ -225,6 +225,9 @@ batch grows.'''),
     ("code", '''fig = ws_plotting.rm3_batch_figure(runs, f"RM3 mini-batch sweep (profile: {profile})",
                                    chance=ws.chance_accuracy(first))
 ws_plotting.stamp(fig, ws_plotting.ws_stamp(profile, [r for rs in runs.values() for r in rs]))'''),
+    ("code", """from cgh_lib.book.explorer import explore
+explore({(*k, s): r for s, rs in runs_by_seed.items() for k, r in rs.items()}, ["aggregator", "batch", "seed"],
+        title="Explore one run: its curves and final numbers")"""),
     ("md", CLAIMS_MD.format(fig="ws-rm3-batch")),
     ("code", '''pd.set_option("display.max_colwidth", None)
 display(claims.claims_table("ws-rm3-batch", profile, overrides, seeds))

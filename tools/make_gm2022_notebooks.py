@@ -162,9 +162,8 @@ display(Markdown("\\n".join("- " + s for s in claims.outcome_sentences(claims.ev
 Read the figures and the table for this profile. The **paper** profile (ResNet-50, ImageNet,
 m = 50,000) is configured but has not been run here (it needs GPUs; the benchmark projects the cost
 of one measurement). The **small** profile runs on a CPU with m = 2,000 (MLP) and m = 1,000 (CNN) per sample, so
-"dozens" is to be read against a maximum of m, not 50,000; its MLP has one seed (40 minutes of
-a shared CPU per seed pair), its CNN three, and the claims of seeds 1 and 2 rest on the CNN
-alone. The
+"dozens" is to be read against a maximum of m, not 50,000; both architectures run the
+profile's three seeds. The
 **smoke** profile uses generated data and a few hundred steps: it exercises the code, and its
 numbers are not evidence either way.'''),
 ]

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
+
 from cgh_lib.book.registry import make_config
 from cgh_lib.book.sweep import ClusterOptions, stack_active, sweep
 from cgh_lib.cli import main
 from cgh_lib.errors import UserError
 from cgh_lib.store.config import config_hash
-from cgh_lib.store.experiments import group_key
+from cgh_lib.store.experiments import default_seeds, group_key
 from cgh_lib.store.runstore import RunStore
 
 submitit = pytest.importorskip("submitit")
@@ -79,11 +80,13 @@ def test_list_plan_counts_stored_runs(tmp_path: Path, capsys: pytest.CaptureFixt
     out = capsys.readouterr().out
     assert "no GPU measurement is committed" in out
     row = next(line for line in out.splitlines() if line.startswith("cg2020-fig4"))
-    assert row.split()[2:5] == ["25", "0", "25"]  # runs, stored, jobs in an empty store
+    n = 25 * len(default_seeds("small"))  # the 5x5 grid for each of the profile's seeds
+    assert row.split()[2:5] == [str(n), "0", str(n)]  # runs, stored, jobs in an empty store
     committed = str(Path(__file__).resolve().parent.parent / "runs")
     assert main(["list", "--plan", "--profile", "small", "--runs", committed]) == 0  # Fig 1's runs are committed
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("cg2020-fig1"))
-    assert row.split()[2:5] == ["5", "5", "0"]
+    k = len(default_seeds("small"))  # seed 0 committed; the other seeds train as one stack
+    assert row.split()[2:5] == [str(5 * k), "5", "0" if k == 1 else "1"]
 
 
 def test_slurm_executor_parameters(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

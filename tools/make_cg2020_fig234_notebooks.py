@@ -203,9 +203,9 @@ for a GPU; the **smoke** profile (generated data, 200 steps) only exercises the 
 
 *Caveats.* A crossover is counted only when f_p stays below 0.5 for 3 evaluations in a row
 (or to the end of training): a single evaluation below 0.5 is within the wobble of the
-sampled statistic. A null world's f_p hovers near the pristine fraction of its sample
-(about 0.75 / 0.55 / 0.25 at 25 / 50 / 75% noise), so whether it crosses 0.5 is largely
-decided by the group sizes; the null row is read only when the real run does cross (its
+sampled statistic. A null world's f_p hovers near the share of its sample that it calls
+pristine (the same group sizes as the real split, chosen at random), so whether it crosses
+0.5 is largely decided by the group sizes; the null row is read only when the real run does cross (its
 precondition). f_p can exceed 1 (the corrupt share is then negative): the y axis shows the
 whole range. The paper's 400 x 600 estimator on the same training runs (`-p estimator=paper
 -p overrides='{"stat_examples": 400}'`) is much noisier than the exact statistic.

@@ -38,6 +38,7 @@ from cgh_lib.book.registry import Figure, figures, get_figure
 from cgh_lib.errors import FigureFailed, UserError
 from cgh_lib.store.experiments import PROFILES, check_profile, default_seeds
 from cgh_lib.store.provenance import REPO_ROOT
+from cgh_lib.store.provenance import git as _git
 from cgh_lib.store.runstore import RunStore
 
 EXECUTED_DIR = REPO_ROOT / "book" / "figures"
@@ -377,13 +378,6 @@ def write_placeholder(fig: Figure) -> Path:
 
 
 # ----------------------------------------------------------------------------- the site
-def _git(*args: str) -> str:
-    try:
-        return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True,
-                              timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return ""
-
 
 def default_repo_url() -> str | None:
     """The public repository URL: ``$CGH_REPO_URL``, else the git remote if it is an https URL."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
-import subprocess
 from collections import defaultdict
 from typing import Any
 
@@ -19,17 +18,11 @@ from cgh_lib.book.registry import Figure, figures, make_config
 from cgh_lib.errors import UserError
 from cgh_lib.store.config import config_hash, to_dict
 from cgh_lib.store.provenance import REPO_ROOT
+from cgh_lib.store.provenance import git as _git
 from cgh_lib.store.runstore import RunStore
 
 GENERATED = REPO_ROOT / "book" / "generated"
 
-
-def _git(*args: str) -> str:
-    try:
-        return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True,
-                              timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return ""
 
 
 def build_commit() -> str:

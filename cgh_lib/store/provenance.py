@@ -19,16 +19,19 @@ import torch
 REPO_ROOT = Path(__file__).resolve().parents[2]  # cgh_lib/store/provenance.py -> repo
 
 
-def git_commit() -> dict[str, Any]:
-    """Current commit of the project checkout and whether it had local changes."""
-    def _git(*args: str) -> str:
+def git(*args: str) -> str:
+    """Output of ``git args`` in the project checkout; "" where git or the checkout is missing."""
+    try:
         return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True,
                               timeout=10).stdout.strip()
-    try:
-        commit = _git("rev-parse", "HEAD")
-        dirty = bool(_git("status", "--porcelain", "--untracked-files=no", "--", "cgh_lib"))
     except (OSError, subprocess.SubprocessError):
-        return {"commit": None, "dirty": None}
+        return ""
+
+
+def git_commit() -> dict[str, Any]:
+    """Current commit of the project checkout and whether it had local changes."""
+    commit = git("rev-parse", "HEAD")
+    dirty = bool(git("status", "--porcelain", "--untracked-files=no", "--", "cgh_lib"))
     return {"commit": commit or None, "dirty": dirty if commit else None}
 
 

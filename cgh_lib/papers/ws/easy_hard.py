@@ -37,7 +37,6 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Sequence
 
 import numpy as np
-import torch
 from torch.utils.data import Dataset, Subset
 
 from cgh_lib.data.images import sample_indices, stream_seed
@@ -455,7 +454,7 @@ def fig4_table(runs: dict[Any, RunResult]) -> Any:
         t = own_test(r)
         rows.append({"run": sub, "trained on": {"easy": "e-train", "hard": "h-train", "full": "train"}[sub],
                      "examples": r.final["n_train_set"], "final train acc": r.final["train_acc"],
-                     f"final own-test acc": r.final[f"{t}_acc"], "own test set": t.replace("_", "-"),
+                     "final own-test acc": r.final[f"{t}_acc"], "own test set": t.replace("_", "-"),
                      "gap (train - test)": gap(r), "early train acc (first quarter)": speed(r),
                      "loss drop / epoch (first eval)": early_loss_slope(r)})
     return pd.DataFrame(rows).round(4)

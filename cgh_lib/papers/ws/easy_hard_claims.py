@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from cgh_lib.book.claims import Claim, Comparison, FigureClaims, Item, Precondition, f3, register_claims
+from cgh_lib.book.claims import Claim, Comparison, FigureClaims, Item, Precondition, register_claims
 from cgh_lib.papers.ws import easy_hard as eh
 
 SEEDS = lambda profile: (0,)  # noqa: E731  (see the module docstring)

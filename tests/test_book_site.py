@@ -138,6 +138,56 @@ def test_explorer_drops_controls_with_one_value():
     assert [o[0] for o in toggles[0].options] == ["0%", "50%"]
 
 
+def _leaf(box, *indices):
+    """The view an explorer shows with its controls set to ``indices`` (nested stacks)."""
+    node = box.children[-1]
+    for i in indices:
+        node = node.children[i]
+    return node.value
+
+
+def test_figure_explorer_adds_seed_and_stored_profiles_without_training(tmp_path, monkeypatch):
+    """The explorer of a smoke page also offers the small runs that are stored (seeds 0 and 2 of two
+    noise levels here), keyed by their stored configs; it reads the store and trains nothing."""
+    import ipywidgets as widgets
+
+    from cgh_lib.book.registry import get_figure
+
+    monkeypatch.setenv("CGH_RUNS", str(tmp_path))
+    store = RunStore(tmp_path)
+    fig = get_figure("cg2020-fig1")
+    smoke = fig.configs("smoke")
+    for c in smoke:
+        _store_run(store, c)
+    small = [c for c in fig.configs("small") if c.noise in (0.0, 0.5) and c.seed in (0, 2)]
+    for c in small:
+        _store_run(store, c)
+    before = sorted(p.name for p in tmp_path.rglob("result.json"))
+    box = explorer.figure_explorer("cg2020-fig1", "smoke", [store.load(c) for c in smoke], ["noise"])
+    assert sorted(p.name for p in tmp_path.rglob("result.json")) == before
+    toggles = {t.description: [o[0] for o in t.options] for t in box.children if isinstance(t, widgets.ToggleButtons)}
+    assert toggles == {"profile": ["smoke", "small"], "noise": ["0%", "25%", "50%", "75%", "100%"],
+                       "seed": ["0", "2"]}
+    assert "profile small, noise 50%, seed 2" in _leaf(box, 1, 2, 1) and "data:image/png" in _leaf(box, 1, 2, 1)
+    assert "No stored run" in _leaf(box, 1, 1, 0)   # small, 25%: not stored
+    assert "No stored run" in _leaf(box, 0, 2, 1)   # smoke has seed 0 only
+    assert "data:image/png" in _leaf(box, 0, 4, 0)
+    assert not any(isinstance(w, widgets.ToggleButtons) and w.description == "profile"
+                   for w in explorer.figure_explorer("cg2020-fig1", "smoke", [store.load(c) for c in smoke],
+                                                     ["noise"], other_profiles=False).children)
+
+
+def test_figure_explorer_filters_and_names_values():
+    runs = [RunResult(config={"seed": 0, "subset": s, "aggregator": a, "steps": 30},
+                      final={"train_acc": 0.5}, provenance={}, arrays={"step": np.arange(3)},
+                      path=Path("/store/ws-easy-hard/h"))
+            for s, a in (("easy", "sgd"), ("hard", "sgd"), ("full", "rm3"))]
+    box = explorer.figure_explorer("ws-fig4", "smoke", runs, [("training set", "subset", {"easy": "e-train"})],
+                                   only={"experiment": "ws-easy-hard", "aggregator": "sgd"}, other_profiles=False)
+    (toggle,) = [w for w in box.children if hasattr(w, "options")]
+    assert toggle.description == "training set" and [o[0] for o in toggle.options] == ["e-train", "hard"]
+
+
 def test_run_browser_lists_runs_with_their_differences_and_figures(tmp_path):
     store = RunStore(tmp_path)
     cfg = make_config("cg2020-label-noise", "smoke", {"noise": 0.0})
@@ -193,15 +243,16 @@ def test_placeholder_page_says_how_to_make_the_runs(tmp_path, monkeypatch):
 
 
 def test_every_figure_notebook_has_an_explorer():
-    """Every figure page carries an explorer (one `explore(...)` call in its notebook, or a
-    figure's own client-side widget such as GM2022's `interactive_toy`)."""
+    """Every figure page carries an explorer over its runs with seed and profile controls (one
+    `explore_figure(...)` call in its notebook), or a figure's own client-side widget such as
+    GM2022's `interactive_toy`."""
     import json
 
     from cgh_lib.book.registry import figures
 
     # the claims dashboard is a table of every figure's verdicts, not a figure of runs
     missing = [f.id for f in figures().values() if f.id != "claims-dashboard"
-               and not any("explore(" in "".join(c["source"]) or "interactive_toy(" in "".join(c["source"]) for c in json.loads(f.source.read_text())["cells"]
+               and not any("explore_figure(" in "".join(c["source"]) or "interactive_toy(" in "".join(c["source"]) for c in json.loads(f.source.read_text())["cells"]
                           if c["cell_type"] == "code")]
     assert not missing, f"figure notebooks without an explorer cell: {missing}"
 

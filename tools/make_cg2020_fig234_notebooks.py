@@ -336,8 +336,8 @@ FIG4_CHOICES = [MLP_CHOICES[0], *MLP_CHOICES[2:], (
     "'peak then fall'", "read off the curves", "final accuracy more than 1 point below its peak, at the largest c")]
 
 EXPLORE = '''
-from cgh_lib.book.explorer import explore
-explore({var}, {controls}, title="{title}")
+from cgh_lib.book.explorer import explore_figure
+explore_figure("{fig}", profile, {var}, {controls})
 '''
 
 STAMP = "plotting.stamp(fig, plotting.run_stamp(profile, [r for rs in {v}.values() for r in rs]))"
@@ -359,9 +359,9 @@ def page(intro, params, run, plot, fig, over, claims_extra, text, choices, extra
     ]
 
 
-def _explore(var, controls):
-    return EXPLORE.format(var="{k: rs[0] for k, rs in %s.items()}" % var, controls=controls,
-                          title="Explore one run (first seed): its curves and its numbers")
+def _explore(fig, var, controls):
+    """The explorer cell: one view per stored run of every seed and profile (see `explore_figure`)."""
+    return EXPLORE.format(fig=fig, var=var, controls=controls)
 
 
 def main() -> None:
@@ -370,26 +370,27 @@ def main() -> None:
         FIG1_INTRO, FIG1_PARAMS, FIG1_RUN,
         'fig = plots.figure1(runs, f"CG2020 Figure 1 reproduced (profile: {profile})")\n' + STAMP.format(v="runs"),
         "cg2020-fig1", "overrides", '"Learned" = classified as its (possibly noisy) training label.',
-        FIG1_TEXT, FIG1_CHOICES, [("code", FIG1_FINAL)], _explore("runs", '["noise"]')))
+        FIG1_TEXT, FIG1_CHOICES, [("code", FIG1_FINAL)], _explore("cg2020-fig1", "runs", '["noise"]')))
     write(nb / "cg2020_fig2_loss_reduction.ipynb", page(
         FIG2_INTRO, LR_PARAMS.format(fig="cg2020-fig2"), LR_RUN,
         'fig = plots_cg2020.figure2(runs, f"CG2020 Figure 2 reproduced (profile: {profile})")\n'
         + STAMP.format(v="runs"), "cg2020-fig2", "over",
         "f_p is measured at the evaluation steps shown on the x axis.", FIG2_TEXT, FIG2_CHOICES,
-        explore=_explore("runs", '["noise"]')))
+        explore=_explore("cg2020-fig2", "runs", '["noise"]')))
     write(nb / "cg2020_fig3_contributions.ipynb", page(
         FIG3_INTRO, LR_PARAMS.format(fig="cg2020-fig3"), LR_RUN,
         'fig = plots_cg2020.figure3(runs, f"CG2020 Figure 3 reproduced (profile: {profile})")\n'
         + STAMP.format(v="runs"), "cg2020-fig3", "over",
         "Figure 2's rows, from the same runs, are on its page.", FIG3_TEXT, FIG2_CHOICES,
-        explore=_explore("runs", '["noise"]')))
+        explore=_explore("cg2020-fig3", "runs", '["noise"]')))
     write(nb / "cg2020_fig4_winsorized.ipynb", page(
         FIG4_INTRO, FIG4_PARAMS, FIG4_RUN,
+        '# one image per row of the paper\'s grid (one value of c), legible at page width\n'
         'fig = plots_cg2020.figure4(grid, f"CG2020 Figure 4 reproduced (profile: {profile})")\n'
         + STAMP.format(v="grid"), "cg2020-fig4", "overrides",
         "Proper accuracy = the pristine fraction of the noisy training set.", FIG4_TEXT, FIG4_CHOICES,
         [("code", "winsorized.summary_table({k: rs[0] for k, rs in grid.items()})  # final values, first seed")],
-        explore=_explore("grid", '["c", "noise"]')))
+        explore=_explore("cg2020-fig4", "grid", '["c", "noise"]')))
 
 
 if __name__ == "__main__":

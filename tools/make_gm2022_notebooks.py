@@ -128,9 +128,8 @@ display(Markdown(gm_plots.fig3_profile_line(profile, by_seed)))'''),
     gm_plots.stamp(fig, gm_plots.fig3_stamp(profile, by_seed, arch))
     fig = gm_plots.layer_figure(runs, f"Per-layer coherence, {arch.upper()}: first, middle, last layer")
     gm_plots.stamp(fig, gm_plots.fig3_stamp(profile, by_seed, arch))'''),
-    ("code", '''from cgh_lib.book.explorer import explore
-explore({(a, n, s): r for s, by in by_seed.items() for (a, n), r in by.items()}, ["architecture", "noise", "seed"],
-        title="Explore one run: its curves and final numbers")'''),
+    ("code", '''from cgh_lib.book.explorer import explore_figure
+explore_figure("gm-fig3", profile, by_seed, [("architecture", "experiment", gm.ARCH_NAMES), "noise"])'''),
     ("md", r'''## Theorem 1 on this page
 
 **In words.** If the per-example gradients are coherent along the whole run, replacing one
@@ -194,8 +193,8 @@ runs = gm.fig4_runs(profile, data_root, device, overrides)
 display(Markdown(ws.profile_line("ws-fig3", profile, runs)))'''),
     ("code", '''fig = ws_plots.pristine_corrupt_figure(runs, f"GM2022 blog Fig. 4 reproduced, 50% noise (profile: {profile})")
 ws_plots.stamp(fig, ws_plots.ws_stamp(profile, list(runs.values())))'''),
-    ("code", '''from cgh_lib.book.explorer import explore
-explore(runs, ["aggregator"], title="Explore one run: its curves and final numbers")'''),
+    ("code", '''from cgh_lib.book.explorer import explore_figure
+explore_figure("gm-fig4", profile, runs, ["aggregator"])'''),
     ("md", CLAIMS_MD),
     ("code", '''pd.set_option("display.max_colwidth", None)
 display(claims.claims_table("gm-fig4", profile, overrides))

@@ -60,14 +60,13 @@ budget'''
 
 
 EXPLORE = {
-    "ws-fig4": '''from cgh_lib.book.explorer import explore
-explore({k: r for k, r in runs.items() if k in ("easy", "hard", "full")}, ["training set"],
-        title="Explore one training run: its curves and final numbers")''',
-    "ws-fig5a": '''from cgh_lib.book.explorer import explore
-explore({k: r for k, r in runs.items() if k in ("rm3", "sgd")}, ["aggregator"],
-        title="Explore one full-training-set run: its curves and final numbers")''',
+    fig: f'''from cgh_lib.book.explorer import explore_figure
+explore_figure("{fig}", profile, runs, {controls}, only={only})'''
+    for fig, controls, only in (
+        ("ws-fig4", '[("training set", "subset")]', '{"experiment": "ws-easy-hard", "aggregator": "sgd"}'),
+        ("ws-tab44", '[("training set", "subset")]', '{"experiment": "ws-easy-hard", "aggregator": "sgd"}'),
+        ("ws-fig5a", '["aggregator"]', '{"experiment": "ws-easy-hard", "subset": "full"}'))
 }
-EXPLORE["ws-tab44"] = EXPLORE["ws-fig4"]
 
 
 def nb(fig, intro, figure_code, claims_code, extra_md=""):

@@ -57,8 +57,8 @@ def figure_cells(fig, cls, paper_data, var, key, plot, choices, extra=""):
         ("code", f"""{var} = {{{key}: rs for (agg, n, c), rs in runs.items()}}
 fig = ws_plotting.{plot}
 ws_plotting.stamp(fig, ws_plotting.ws_stamp(profile, [r for rs in {var}.values() for r in rs]))"""),
-        ("code", """from cgh_lib.book.explorer import explore
-explore(runs_by_seed[seeds[0]], ["aggregator", "noise", "s"], title="Explore one run (first seed): its curves and final numbers")"""),
+        ("code", f"""from cgh_lib.book.explorer import explore_figure
+explore_figure("{fig}", profile, runs_by_seed, ["aggregator", "noise", ("s", "c")])"""),
         ("md", CLAIMS_MD.format(fig=fig)),
         ("code", f"""pd.set_option("display.max_colwidth", None)
 display(claims.claims_table("{fig}", profile, overrides, seeds))
@@ -225,9 +225,8 @@ batch grows.'''),
     ("code", '''fig = ws_plotting.rm3_batch_figure(runs, f"RM3 mini-batch sweep (profile: {profile})",
                                    chance=ws.chance_accuracy(first))
 ws_plotting.stamp(fig, ws_plotting.ws_stamp(profile, [r for rs in runs.values() for r in rs]))'''),
-    ("code", """from cgh_lib.book.explorer import explore
-explore({(*k, s): r for s, rs in runs_by_seed.items() for k, r in rs.items()}, ["aggregator", "batch", "seed"],
-        title="Explore one run: its curves and final numbers")"""),
+    ("code", """from cgh_lib.book.explorer import explore_figure
+explore_figure("ws-rm3-batch", profile, runs_by_seed, ["aggregator", ("batch", "batch_size")])"""),
     ("md", CLAIMS_MD.format(fig="ws-rm3-batch")),
     ("code", '''pd.set_option("display.max_colwidth", None)
 display(claims.claims_table("ws-rm3-batch", profile, overrides, seeds))

@@ -78,12 +78,43 @@ def numbers_html(values: Mapping[str, Any]) -> str:
     return "<table class='cgh-numbers'>" + "".join(rows) + "</table>"
 
 
-def curves_view(title: str, run: RunResult) -> str:
-    """Default view of one run: its accuracy and loss curves, and its final numbers."""
+_CANVAS: dict[str, Any] = {}
+
+
+def _canvas() -> tuple[Any, Any]:
+    """One reusable 2-panel figure for every view: building a figure costs more than drawing it
+    (an explorer renders up to a few hundred views per page)."""
     import matplotlib.pyplot as plt
 
+    fig = _CANVAS.get("fig")
+    if fig is None or not plt.fignum_exists(fig.number):
+        fig, axes = plt.subplots(1, 2, figsize=(8.0, 2.8))
+        fig.subplots_adjust(left=0.08, right=0.98, bottom=0.17, top=0.86, wspace=0.28)
+        _CANVAS.update(fig=fig, axes=axes)
+    for ax in _CANVAS["axes"]:
+        ax.cla()
+    return _CANVAS["fig"], _CANVAS["axes"]
+
+
+def _release_canvas() -> None:
+    import matplotlib.pyplot as plt
+
+    fig = _CANVAS.pop("fig", None)
+    _CANVAS.clear()
+    if fig is not None:
+        plt.close(fig)
+
+
+def _png(fig: Any, dpi: int = 72) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def curves_view(title: str, run: RunResult) -> str:
+    """Default view of one run: its accuracy and loss curves, and its final numbers."""
     x, xlabel = _x_axis(run)
-    fig, axes = plt.subplots(1, 2, figsize=(8.0, 2.8))
+    fig, axes = _canvas()
     for ax, curves, ylabel in ((axes[0], ACC_CURVES, "accuracy"), (axes[1], LOSS_CURVES, "loss")):
         for label, key in curves:
             y = run.arrays.get(key)
@@ -98,10 +129,8 @@ def curves_view(title: str, run: RunResult) -> str:
         axes[0].set_ylim(-0.02, 1.02)
         axes[0].legend(fontsize=8, loc="best")
     fig.suptitle(title, fontsize=10)
-    # fixed margins: tight_layout / bbox_inches="tight" would more than double the time per view
-    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.17, top=0.86, wspace=0.28)
     finals = {k: run.final[k] for k in FINAL_KEYS if k in run.final}
-    return (f"<div class='cgh-view'><img alt='{html.escape(title)}' src='{png_data_uri(fig)}' "
+    return (f"<div class='cgh-view'><img alt='{html.escape(title)}' src='{_png(fig)}' "
             f"style='max-width:100%'/>{numbers_html(finals)}</div>")
 
 
@@ -114,13 +143,15 @@ def _fmt(name: str, value: Any) -> str:
 
 
 def explorer(runs: Mapping[Any, RunResult], controls: Sequence[str], view: View | None = None,
-             title: str = "Explore the runs") -> Any:
+             title: str = "Explore the runs", orders: Mapping[str, Sequence[Any]] | None = None) -> Any:
     """A widget: one control per varying position of ``runs``' keys, one precomputed view per run.
 
     ``runs`` maps a key (a tuple, or a scalar for one control) to a stored run;
     ``controls`` names the key's positions (e.g. ``["aggregator", "noise", "c"]``).
     Positions with a single value get no control. ``view(title, run)`` returns the
-    HTML of one view (default: `curves_view`). Returns an ``ipywidgets.VBox``.
+    HTML of one view (default: `curves_view`). ``orders`` gives a control's values
+    in display order (e.g. profiles from largest to smallest); others are sorted.
+    Returns an ``ipywidgets.VBox``.
     """
     import ipywidgets as widgets
 
@@ -131,7 +162,14 @@ def explorer(runs: Mapping[Any, RunResult], controls: Sequence[str], view: View 
     if any(len(k) != len(controls) for k in keys):
         raise ValueError(f"run keys {keys[0]!r} do not match controls {list(controls)!r}")
     by_key = {k if isinstance(k, tuple) else (k,): r for k, r in runs.items()}
-    values = [sorted({k[i] for k in keys}, key=lambda v: (str(type(v)), v)) for i in range(len(controls))]
+    orders = orders or {}
+
+    def ordered(i: int) -> list[Any]:
+        present = {k[i] for k in keys}
+        first = [v for v in orders.get(controls[i], ()) if v in present]
+        return first + sorted(present - set(first), key=lambda v: (str(type(v)), v))
+
+    values = [ordered(i) for i in range(len(controls))]
     varying = [i for i, v in enumerate(values) if len(v) > 1]
     fixed = {controls[i]: values[i][0] for i in range(len(controls)) if i not in varying}
 
@@ -160,13 +198,113 @@ def explorer(runs: Mapping[Any, RunResult], controls: Sequence[str], view: View 
         links.append(widgets.jslink((toggles[depth], "index"), (stack, "selected_index")))
         return stack
 
-    body = build(0, ())
+    try:
+        body = build(0, ())
+    finally:  # the shared canvas must not outlive the views (Jupyter would show it under the cell)
+        _release_canvas()
     note = ", ".join(f"{k} {_fmt(k, v)}" for k, v in fixed.items())
     head = widgets.HTML(f"<b>{html.escape(title)}</b>" + (f" <span>({html.escape(note)} in every run)</span>"
                                                           if note else ""))
     box = widgets.VBox([head, *toggles, body], layout=widgets.Layout(border="1px solid #ddd", padding="6px"))
     box.links = links  # the client-side links (kept with the box; tests inspect them)
     return box
+
+
+
+
+def iter_runs(runs: Any) -> list[RunResult]:
+    """Every `RunResult` inside ``runs`` (a run, or dicts / lists / tuples of them, nested), once each."""
+    out: dict[int, RunResult] = {}
+
+    def walk(x: Any) -> None:
+        if isinstance(x, RunResult):
+            out.setdefault(id(x), x)
+        elif isinstance(x, Mapping):
+            for v in x.values():
+                walk(v)
+        elif isinstance(x, (list, tuple)):
+            for v in x:
+                walk(v)
+
+    walk(runs)
+    return list(out.values())
+
+
+def run_field(run: RunResult, field: str) -> Any:
+    """A run's value of a config field; ``experiment`` is the store folder it lives in."""
+    if field == "experiment":
+        return run.path.parent.name
+    value = run.config.get(field)
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _matches(run: RunResult, only: Mapping[str, Any]) -> bool:
+    for field, allowed in only.items():
+        allowed = allowed if isinstance(allowed, (list, tuple, set, frozenset)) else (allowed,)
+        if run_field(run, field) not in allowed:
+            return False
+    return True
+
+
+def stored_other_profiles(fig_id: str, profile: str) -> dict[str, list[RunResult]]:
+    """The runs stored for ``fig_id`` at every profile but ``profile``, with the figure's default
+    parameters. Reads the store only: an explorer never trains."""
+    from cgh_lib.book.build import figure_configs, profile_order
+    from cgh_lib.book.registry import discover, get_figure
+    from cgh_lib.store.runstore import RunStore
+
+    discover()
+    fig, store = get_figure(fig_id), RunStore()
+    out: dict[str, list[RunResult]] = {}
+    for p in profile_order():
+        if p == profile:
+            continue
+        got = [r for r in (store.load(c) for c in figure_configs(fig, p) if hasattr(c, "EXPERIMENT"))
+               if r is not None]
+        if got:
+            out[p] = got
+    return out
+
+
+def figure_explorer(fig_id: str, profile: str, runs: Any, controls: Sequence[Any],
+                    only: Mapping[str, Any] | None = None, view: View | None = None,
+                    title: str = "Explore the runs", other_profiles: bool = True) -> Any:
+    """An `explorer` over a figure's runs keyed by their config fields, with a seed control and a
+    profile control (the runs stored at the figure's other profiles) added.
+
+    ``runs``: the runs the notebook computed at ``profile`` (any nesting). ``controls``: config
+    fields, or (label, field) pairs, e.g. ``["noise", ("s", "c")]``, or (label, field, {value:
+    name shown}) triples. ``only``: keep runs whose
+    fields take these values (e.g. ``{"aggregator": "sgd"}``). The controls are read from each
+    run's stored config, so the same call serves every profile and every seed.
+    """
+    from cgh_lib.book.build import profile_order
+
+    triples = [(c, c, {}) if isinstance(c, str) else (str(c[0]), str(c[1]), dict(c[2]) if len(c) > 2 else {})
+               for c in controls]
+    if "seed" not in {f for _, f, _ in triples}:
+        triples.append(("seed", "seed", {}))
+    by_profile = {profile: iter_runs(runs)}
+    if other_profiles:
+        by_profile.update(stored_other_profiles(fig_id, profile))
+    keyed: dict[tuple, RunResult] = {}
+    for p, rs in by_profile.items():
+        for r in rs:
+            if only and not _matches(r, only):
+                continue
+            key = [run_field(r, f) for _, f, _ in triples]
+            keyed.setdefault((p, *(names.get(v, v) for v, (_, _, names) in zip(key, triples))), r)
+    order = [profile] + [p for p in profile_order() if p != profile]
+    return explorer(keyed, ["profile", *(label for label, _, _ in triples)], view, title, orders={"profile": order})
+
+
+def explore_figure(fig_id: str, profile: str, runs: Any, controls: Sequence[Any],
+                   only: Mapping[str, Any] | None = None, view: View | None = None,
+                   title: str = "Explore the runs: curves and final numbers of one run") -> None:
+    """Display a `figure_explorer` (the one call a figure notebook makes)."""
+    from IPython.display import display
+
+    display(figure_explorer(fig_id, profile, runs, controls, only, view, title))
 
 
 def explore(runs: Mapping[Any, RunResult], controls: Sequence[str], view: View | None = None,
@@ -177,4 +315,4 @@ def explore(runs: Mapping[Any, RunResult], controls: Sequence[str], view: View |
     display(explorer(runs, controls, view, title))
 
 
-__all__ = ["explorer", "explore", "curves_view", "numbers_html", "png_data_uri"]
+__all__ = ["explorer", "explore", "figure_explorer", "explore_figure", "iter_runs", "run_field", "curves_view", "numbers_html", "png_data_uri"]

@@ -45,20 +45,22 @@ def _in_kernel() -> bool:
     return shell is not None and hasattr(shell, "kernel")
 
 
-def stamp(fig: plt.Figure, text: str) -> None:
-    """Attach the provenance line to a figure.
+def stamp(fig: plt.Figure | Sequence[plt.Figure], text: str) -> None:
+    """Attach the provenance line to a figure, or to a figure split into several images.
 
-    In a notebook: show the figure, then the line as a caption under it (text a
+    In a notebook: show the figure(s), then the line as one caption under them (text a
     reader can read and search, not pixels inside the image). Elsewhere (a script
-    saving the figure): draw it small under the axes.
+    saving the figure): draw it small under the axes of the (last) figure.
     """
+    figs = [fig] if isinstance(fig, plt.Figure) else list(fig)
     if not _in_kernel():
-        fig.text(0.5, -0.01, text, ha="center", va="top", fontsize=7, color="0.35", wrap=True)
+        figs[-1].text(0.5, -0.01, text, ha="center", va="top", fontsize=7, color="0.35", wrap=True)
         return
     from IPython.display import Markdown, display
 
-    display(fig)
-    plt.close(fig)  # shown once, here, before its caption
+    for f in figs:
+        display(f)
+        plt.close(f)  # shown once, here, before its caption
     display(Markdown("*Provenance of the runs shown:* " + text.replace(" | ", " · ")))
 
 

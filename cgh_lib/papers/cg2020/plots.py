@@ -87,34 +87,44 @@ def figure3(runs: dict[float, Any], title: str) -> plt.Figure:
     return fig
 
 
-def figure4(grid: dict[tuple[int, float], Any], title: str) -> plt.Figure:
-    """Training accuracy, test accuracy and overfit per noise level (columns) and c (rows)."""
+def figure4(grid: dict[tuple[int, float], Any], title: str) -> list[plt.Figure]:
+    """Training accuracy, test accuracy and overfit per noise level (columns), one figure per c.
+
+    The paper's 5x5 grid is split into its rows: one row of panels fills the page width with
+    legible fonts, where the whole grid squeezed into a column could not be read."""
     grid = as_seed_lists(grid)
     cs = sorted({c for c, _ in grid})
     ns = sorted({n for _, n in grid})
-    fig, axes = plt.subplots(len(cs), len(ns), figsize=(3.3 * len(ns), 2.2 * len(cs)),
-                             sharex=True, sharey=True, squeeze=False, constrained_layout=True)
+    figs = []
     for i, c in enumerate(cs):
+        fig, axes = plt.subplots(1, len(ns), figsize=(2.7 * len(ns) + 1.6, 2.9 if i else 3.4), sharey=True,
+                                 squeeze=False, constrained_layout=True)
         for j, n in enumerate(ns):
-            ax = axes[i, j]
-            rs = grid[(c, n)]
+            ax = axes[0, j]
+            rs = grid.get((c, n))
+            if not rs:
+                ax.set_axis_off()
+                continue
             step = rs[0].arrays["step"]
             for key, color, label in (("train_acc", "tab:blue", "ta (train, noisy labels)"),
                                       ("test_acc", "tab:green", "va (test)"), ("overfit", "tab:red", "overfit")):
-                seed_line(ax, step, [r.arrays[key] for r in rs], color=color, lw=1.4, label=label)
-            ax.axhline(float(np.mean([r.final["proper_acc"] for r in rs])), color="0.4", lw=0.8, ls="--",
+                seed_line(ax, step, [r.arrays[key] for r in rs], color=color, lw=1.6, label=label)
+            ax.axhline(float(np.mean([r.final["proper_acc"] for r in rs])), color="0.4", lw=1.0, ls="--",
                        label="proper accuracy")
             step_axis(ax, step)
-            if i < len(cs) - 1:
-                ax.set_xlabel("")
             ax.set_ylim(-0.1, 1.05)
-            if j == 0:
-                ax.set_ylabel(f"c = {c}")
-            if i == 0:
-                ax.set_title(f"{n:.0%} label noise")
-    axes[0, 0].legend(fontsize=6, loc="lower right")
-    fig.suptitle(f"{title} ({seeds_note(grid)})", fontsize=11)
-    return fig
+            ax.set_title(f"{n:.0%} label noise", fontsize=11)
+            ax.tick_params(labelsize=9)
+        axes[0, 0].set_ylabel("accuracy", fontsize=10)
+        handles, labels = axes[0, 0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside right center", fontsize=9, frameon=False)
+        batch = next(iter(grid.values()))[0].config.get("batch_size", "the")
+        what = ("plain SGD" if c == 0 else
+                f"the {c} smallest and {c} largest of {batch} per-example values of each weight clipped")
+        head = f"{title} ({seeds_note(grid)})\n" if i == 0 else ""
+        fig.suptitle(f"{head}c = {c}: {what}", fontsize=12 if i == 0 else 11)
+        figs.append(fig)
+    return figs
 
 
 def stamp_text(profile: str, runs: Any) -> str:

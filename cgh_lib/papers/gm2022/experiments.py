@@ -49,6 +49,8 @@ from cgh_lib.train.loader import lr_at
 from cgh_lib.train.stacked import METRICS, StackSpec, train_stack
 
 ARCHS = ("mlp", "cnn")
+# how a page names each architecture's experiment (the explorer's architecture control)
+ARCH_NAMES = {"gm-coherence-mlp": "MLP", "gm-coherence-cnn": "CNN"}
 NOISES = (0.0, 1.0)
 # An architecture that runs fewer seeds than the book's default at a profile (none today: the
 # small MLP's seeds 1, 2 were added once there was CPU time for them).

@@ -24,6 +24,7 @@ NOT_ALL_SEEDS = {
     "ws-fig2": "seeds 1, 2 not run yet",
     "ws-fig3": "seeds 1, 2 not run yet (Figure 2's runs)",
     "ws-rm3-batch": "seeds 1, 2 not run yet",
+    "gm-fig4": "seeds 1, 2 are WS Figure 3's, not run yet",
 }
 NOT_COMMITTED = {"ws-rm3-batch": "sweep runs not committed"}
 SMOKE_NOT_COMMITTED: dict[str, str] = {}

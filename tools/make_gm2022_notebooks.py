@@ -180,7 +180,8 @@ samples of pristine and corrupt training examples tracked each epoch). The **sma
 **smoke** profiles **reuse the WS Figure 3 runs** (a small CNN on 1,000 Fashion-MNIST images for
 150 epochs at the small profile): no new training, the same stored runs as that page.'''),
     ("params", PARAMS.format(fig="gm-fig4", data="small: ../shared/data (Fashion-MNIST); paper: ImageNet folder "
-                             "(or set CGH_IMAGENET)", over='any WSAggregatorConfig field, e.g. {"epochs": 30}')),
+                             "(or set CGH_IMAGENET)", over='any WSAggregatorConfig field, e.g. {"epochs": 30}')
+     + "\nseeds = None               # None: the profile's seeds (small: 0, 1, 2; smoke, paper: 0)"),
     ("code", '''import pandas as pd
 from IPython.display import Markdown, display
 
@@ -189,20 +190,23 @@ from cgh_lib.papers.gm2022 import experiments as gm
 from cgh_lib.papers.ws import experiments as ws
 from cgh_lib.papers.ws import plots as ws_plots
 
-runs = gm.fig4_runs(profile, data_root, device, overrides)
-display(Markdown(ws.profile_line("ws-fig3", profile, runs)))'''),
+runs = gm.fig4_runs(profile, data_root, device, overrides, seeds)  # aggregator -> [run of each seed]
+seeds = sorted({r.config["seed"] for rs in runs.values() for r in rs})
+display(Markdown(ws.profile_line("ws-fig3", profile, {a: rs[0] for a, rs in runs.items()})
+                 + f" | seeds: {', '.join(map(str, seeds))}"))'''),
     ("code", '''fig = ws_plots.pristine_corrupt_figure(runs, f"GM2022 blog Fig. 4 reproduced, 50% noise (profile: {profile})")
-ws_plots.stamp(fig, ws_plots.ws_stamp(profile, list(runs.values())))'''),
+ws_plots.stamp(fig, ws_plots.ws_stamp(profile, [r for rs in runs.values() for r in rs]))'''),
     ("code", '''from cgh_lib.book.explorer import explore_figure
 explore_figure("gm-fig4", profile, runs, ["aggregator"])'''),
     ("md", CLAIMS_MD),
     ("code", '''pd.set_option("display.max_colwidth", None)
-display(claims.claims_table("gm-fig4", profile, overrides))
+display(claims.claims_table("gm-fig4", profile, overrides, seeds))
 ws_plots.finals_table(runs)'''),
     ("md", '''## What we see
 
-Read the table for this profile. At the small profile these are the WS Figure 3 runs (one seed),
-so the verdict is the same evidence as that page's, seen through the blog's sentence. The paper
+Read the table for this profile. At the small profile these are the WS Figure 3 runs, at the
+seeds stored for that page (the line under the figure says which), so the verdict is the same
+evidence as that page's, seen through the blog's sentence. The paper
 profile (ResNet-50) is configured but not run here.'''),
 ]
 

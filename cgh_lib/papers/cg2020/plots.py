@@ -97,7 +97,7 @@ def figure4(grid: dict[tuple[int, float], Any], title: str) -> list[plt.Figure]:
     ns = sorted({n for _, n in grid})
     figs = []
     for i, c in enumerate(cs):
-        fig, axes = plt.subplots(1, len(ns), figsize=(2.7 * len(ns) + 1.6, 2.9 if i else 3.4), sharey=True,
+        fig, axes = plt.subplots(1, len(ns), figsize=(2.1 * len(ns) + 2.2, 2.5 if i else 2.9), sharey=True,
                                  squeeze=False, constrained_layout=True)
         for j, n in enumerate(ns):
             ax = axes[0, j]
@@ -113,16 +113,17 @@ def figure4(grid: dict[tuple[int, float], Any], title: str) -> list[plt.Figure]:
                        label="proper accuracy")
             step_axis(ax, step)
             ax.set_ylim(-0.1, 1.05)
-            ax.set_title(f"{n:.0%} label noise", fontsize=11)
-            ax.tick_params(labelsize=9)
-        axes[0, 0].set_ylabel("accuracy", fontsize=10)
+            ax.set_title(f"{n:.0%} label noise", fontsize=12)
+            ax.xaxis.label.set_fontsize(11)
+            ax.tick_params(labelsize=10)
+        axes[0, 0].set_ylabel("accuracy", fontsize=11)
         handles, labels = axes[0, 0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="outside right center", fontsize=9, frameon=False)
+        fig.legend(handles, labels, loc="outside right center", fontsize=10, frameon=False)
         batch = next(iter(grid.values()))[0].config.get("batch_size", "the")
         what = ("plain SGD" if c == 0 else
                 f"the {c} smallest and {c} largest of {batch} per-example values of each weight clipped")
         head = f"{title} ({seeds_note(grid)})\n" if i == 0 else ""
-        fig.suptitle(f"{head}c = {c}: {what}", fontsize=12 if i == 0 else 11)
+        fig.suptitle(f"{head}c = {c}: {what}", fontsize=13 if i == 0 else 12)
         figs.append(fig)
     return figs
 

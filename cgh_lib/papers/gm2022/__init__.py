@@ -21,5 +21,5 @@ register_figure(
            experiments.figure3_configs),
     Figure("gm-fig4", "notebooks/gm_fig4_m3_vs_sgd.ipynb",
            "GM2022: M3 vs SGD at 50% label noise", "GM2022 blog Fig. 4",
-           lambda profile: list(experiments.fig4_configs(profile).values())),
+           lambda profile: experiments.fig4_plan(profile, {}), experiments.fig4_plan),
 )

@@ -382,7 +382,18 @@ def fig4_configs(profile: str, overrides: dict[str, Any] | None = None) -> dict[
 
 
 def fig4_runs(profile: str, data_root: str | None = None, device: str = "auto",
-              overrides: dict[str, Any] | None = None) -> dict[str, RunResult]:
-    cfgs = fig4_configs(profile, overrides)
-    res = ensure_runs(list(cfgs.values()), RunOptions(data_root=data_root, device=device, progress=False))
-    return dict(zip(cfgs, res))
+              overrides: dict[str, Any] | None = None,
+              seeds: Sequence[int] | None = None) -> dict[str, list[RunResult]]:
+    """{aggregator: [run of each seed]}; ``seeds`` None means the profile's seeds (small: 0, 1, 2)."""
+    cfgs = fig4_plan(profile, {"overrides": overrides or {}, "seeds": seeds})
+    res = ensure_runs(cfgs, RunOptions(data_root=data_root, device=device, progress=False))
+    out: dict[str, list[RunResult]] = {}
+    for c, r in zip(cfgs, res):
+        out.setdefault(c.aggregator, []).append(r)
+    return out
+
+
+def fig4_plan(profile: str, params: dict[str, Any]) -> list[Any]:
+    """The configs Figure 4's notebook shows with these parameters: every seed's SGD and M3 runs."""
+    seeds = params.get("seeds") or default_seeds(profile)
+    return [c for s in seeds for c in fig4_configs(profile, {**(params.get("overrides") or {}), "seed": s}).values()]

@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-
 from cgh_lib.book.registry import make_config
 from cgh_lib.book.sweep import ClusterOptions, stack_active, sweep
 from cgh_lib.cli import main
@@ -84,7 +83,6 @@ def test_list_plan_counts_stored_runs(tmp_path: Path, capsys: pytest.CaptureFixt
     n = 25 * len(default_seeds("small"))  # the 5x5 grid for each of the profile's seeds
     assert row.split()[2:5] == [str(n), "0", str(n)]  # runs, stored, jobs in an empty store
     from cgh_lib.book.registry import get_figure
-    from cgh_lib.store.runstore import RunStore
 
     store = RunStore(tmp_path / "partial")
     for c in get_figure("cg2020-fig1").configs("small"):

@@ -17,10 +17,6 @@ from cgh_lib.store.runstore import RunStore
 STORE = RunStore(REPO_ROOT / "runs")
 # figures whose small-profile runs are not all committed yet (each with why)
 NOT_ALL_SEEDS = {
-    "cg2020-fig1": "seeds 1, 2: ~19 CPU minutes each, not run yet",
-    "cg2020-fig2": "seeds 1, 2 not run yet",
-    "cg2020-fig3": "seeds 1, 2 not run yet (Figure 2's runs)",
-    "cg2020-fig4": "seeds 1, 2: ~20 CPU minutes each for the 25 cells, not run yet",
     "ws-fig2": "seeds 1, 2 not run yet",
     "ws-fig3": "seeds 1, 2 not run yet (Figure 2's runs)",
     "ws-rm3-batch": "seeds 1, 2 not run yet",

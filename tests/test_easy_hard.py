@@ -216,3 +216,31 @@ def test_imagefolder_resnet18_path(tmp_path, monkeypatch) -> None:
     assert not learned[r.arrays["h_train"]].any() and learned[r.arrays["e_test"]].all()
     assert r.arrays["test_n"][-1] == 50 and r.arrays["h_test_n"][-1] == 12
     assert 0 <= r.final["h_test_balanced_acc"] <= 1
+
+
+def test_tables_over_seeds_are_means_with_each_seeds_value():
+    """A table over {seed: runs} is the per-seed tables' mean; a spread column lists each seed's
+    value beside it; columns equal in every seed (sizes, the paper's numbers) stay as they are."""
+    import pandas as pd
+
+    from cgh_lib.papers.ws import easy_hard as eh
+
+    t0 = pd.DataFrame({"set": ["easy", "hard"], "n": [10, 20], "ours": [0.5, 0.25]})
+    t1 = pd.DataFrame({"set": ["easy", "hard"], "n": [10, 20], "ours": [0.7, 0.75]})
+    out = eh.mean_over_seeds([t0, t1], ["ours"])
+    assert list(out.columns) == ["set", "n", "ours", "ours, per seed"]
+    assert out["ours"].tolist() == [0.6, 0.5] and out["n"].tolist() == [10, 20] and out["n"].dtype == t0["n"].dtype
+    assert out["ours, per seed"].tolist() == ["0.500 / 0.700", "0.250 / 0.750"]
+    assert eh.mean_over_seeds([t0], ["ours"]) is t0
+
+
+def test_figure_plan_counts_shared_classifications_once():
+    """Figure 5(a)'s difficulty uses the classifications of seeds 0-7 whatever the seed, so three seeds
+    add only their RM3 / SGD trainings; Figure 4's seeds each have their own classification."""
+    from cgh_lib.papers.ws import easy_hard as eh
+
+    n_cls = eh.N_DIFFICULTY_SEEDS
+    assert len(eh.figure_plan("ws-fig5a", "small", {"seeds": [0, 1, 2]})) == n_cls + 3 * 2
+    fig4 = eh.figure_plan("ws-fig4", "small", {"seeds": [0, 1, 2]})
+    assert len(fig4) == 3 * (1 + 3)
+    assert sorted(c.seed for c in fig4 if type(c).EXPERIMENT == "ws-easy-hard-classify") == [0, 1, 2]

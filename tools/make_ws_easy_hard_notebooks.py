@@ -11,24 +11,29 @@ PARAMS = '''# Parameters (papermill / `cgh figure {fig} -p key=value`)
 profile = "smoke"          # smoke | small | paper
 data_root = None           # small: ../shared/data (Fashion-MNIST, or set CGH_DATA); paper: an ImageNet folder with train/ and val/ (or set CGH_IMAGENET)
 device = "auto"            # auto | cpu | cuda (multi-GPU: run the configs with torchrun first, see README)
-overrides = {{}}             # any WSEasyHardConfig field, e.g. {{"epochs": 30}} or {{"cls_lr": 0.01}}'''
+overrides = {{}}             # any WSEasyHardConfig field, e.g. {{"epochs": 30}} or {{"cls_lr": 0.01}}
+seeds = None               # None: the profile's seeds (small: 0, 1, 2; smoke, paper: 0)'''
 
 SETUP = '''import pandas as pd
 from IPython.display import Markdown, display
 
+from cgh_lib.book.plotting import by_key
 from cgh_lib.papers.ws import easy_hard as eh
 from cgh_lib.papers.ws import easy_hard_plots as ehp
 
 pd.set_option("display.max_colwidth", None)
-runs = eh.figure_runs("{fig}", profile, data_root, device, overrides)
+runs = eh.figure_runs_by_seed("{fig}", profile, data_root, device, overrides, seeds)  # seed -> its runs
+seeds = list(runs)
 display(Markdown(eh.profile_notes("{fig}", profile, runs)))'''
 
 CLAIMS_MD = '''## The paper's claims, checked on the runs above
 
 Each row quotes WS §4 verbatim and gives the statistic we compute from the stored runs,
 the comparison with its margin (and why that margin), the paper's own number where its
-text gives one, and the verdict of the comparison (not a judgement). One seed (0) at
-every profile: each seed of the small profile costs about half an hour of shared CPU.'''
+text gives one, and the verdict over the seeds: *holds* / *fails* when every seed agrees,
+*mixed k/n* when k of n seeds hold. A seed of Figure 4 and §4.4 reruns the classification
+to 50% and the three trainings; a seed of Figure 5(a) reruns its RM3 and SGD trainings (its
+difficulty always comes from the eight classifications).'''
 
 SCALE_MD = '''## What differs from the paper, and why
 
@@ -104,15 +109,15 @@ examples (h-train)"; the early slope of the losses suggests the easy examples' g
 are more coherent; and "the measured generalization gap for easy is significantly smaller
 than that for hard", as Coherent Gradients predicts (easy examples have more in common
 with each other, so their gradients are stronger and more stable).''',
-        '''fig = ehp.fig4(runs, f"WS Figure 4 reproduced (profile: {profile})")
+        '''fig = ehp.fig4(by_key(runs), f"WS Figure 4 reproduced (profile: {profile})")
 ehp.stamp(fig, ehp.eh_stamp(profile, runs))
 display(eh.classify_table(runs))
 eh.fig4_table(runs)''',
         '''from cgh_lib.book import claims
 
-verdicts = claims.evaluate_figure("ws-fig4", profile, overrides)
+verdicts = claims.evaluate_figure("ws-fig4", profile, overrides, seeds)
 display(Markdown("\\n".join("- " + line for line in claims.outcome_sentences(verdicts))))
-claims.claims_table("ws-fig4", profile, overrides)''',
+claims.claims_table("ws-fig4", profile, overrides, seeds)''',
         "\n\nFigure 4's *full* run is trained here with the same recipe and epochs as e-train and "
         "h-train (the paper's full curve is presumably its Figure 1 0%-noise run).",
     ),
@@ -134,16 +139,16 @@ accuracy at each difficulty. We add plain SGD with the same recipe as the refere
 more difficult examples" (99.15% at difficulty 0 down to 61.01% at 8, its table is shown
 beside ours), while "all examples are correctly learned by SGD after 90 epochs".''',
         '''table = eh.difficulty_table(runs)
-classify = [r for k, r in runs.items() if isinstance(k, tuple)]
+classify = [r for k, r in runs[seeds[0]].items() if isinstance(k, tuple)]
 fig = ehp.fig5a(table, classify, f"WS Figure 5(a) reproduced (profile: {profile})")
 ehp.stamp(fig, ehp.eh_stamp(profile, runs))
 display(eh.classify_table(runs))
 table''',
         '''from cgh_lib.book import claims
 
-verdicts = claims.evaluate_figure("ws-fig5a", profile, overrides)
+verdicts = claims.evaluate_figure("ws-fig5a", profile, overrides, seeds)
 display(Markdown("\\n".join("- " + line for line in claims.outcome_sentences(verdicts))))
-claims.claims_table("ws-fig5a", profile, overrides)''',
+claims.claims_table("ws-fig5a", profile, overrides, seeds)''',
         "\n\nFigure 5(a)'s RM3 and SGD runs follow §3 (no momentum); at the CPU profiles they take "
         "lr 0.2 instead of 0.1 so that 10 epochs learn much of the training set.",
     ),
@@ -172,9 +177,9 @@ display(table)
 mix''',
         '''from cgh_lib.book import claims
 
-verdicts = claims.evaluate_figure("ws-tab44", profile, overrides)
+verdicts = claims.evaluate_figure("ws-tab44", profile, overrides, seeds)
 display(Markdown("\\n".join("- " + line for line in claims.outcome_sentences(verdicts))))
-claims.claims_table("ws-tab44", profile, overrides)''',
+claims.claims_table("ws-tab44", profile, overrides, seeds)''',
     ),
 }
 

@@ -35,12 +35,12 @@ def _rm3_batch_plan(profile: str, p: dict) -> list:
             for c in experiments.rm3_batch_configs(profile, {**p["overrides"], "seed": s}, p.get("batches")).values()]
 
 
-def _eh_configs(fig_id: str):
-    return lambda profile: list(easy_hard.figure_configs(fig_id, profile).values())
+def _eh_configs(fig_id: str):  # every seed's runs (shared classifications once)
+    return lambda profile: easy_hard.figure_plan(fig_id, profile, {})
 
 
 def _eh_plan(fig_id: str):
-    return lambda profile, p: list(easy_hard.figure_configs(fig_id, profile, p["overrides"]).values())
+    return lambda profile, p: easy_hard.figure_plan(fig_id, profile, p)
 
 
 register_figure(

@@ -53,7 +53,7 @@ from cgh_lib.data.splits import (
 from cgh_lib.errors import UserError, choice_error
 from cgh_lib.models.vision import MODEL_NAMES, build_vision_model
 from cgh_lib.store.config import config_hash
-from cgh_lib.store.experiments import Experiment, RunOptions, ensure_runs, make_config, register
+from cgh_lib.store.experiments import Experiment, RunOptions, default_seeds, ensure_runs, make_config, register
 from cgh_lib.store.provenance import provenance
 from cgh_lib.store.runstore import RunResult
 from cgh_lib.train.example_dump import pack_mask, predict_per_example, unpack_mask
@@ -409,6 +409,63 @@ def figure_configs(fig_id: str, profile: str, overrides: dict[str, Any] | None =
     return out
 
 
+def seed_overrides(fig_id: str, seed: int) -> dict[str, int]:
+    """What one seed of a figure sets. Figure 4 and §4.4: the trainings' init and order *and* their
+    own classification to 50% (so the easy / hard split varies too). Figure 5(a): the RM3 / SGD
+    trainings only; its difficulty always comes from the classifications of seeds 0..7."""
+    return {"seed": seed} if fig_id == "ws-fig5a" else {"seed": seed, "cls_seed": seed}
+
+
+def figure_plan(fig_id: str, profile: str, params: dict[str, Any]) -> list[Any]:
+    """Every config the figure's notebook shows with these parameters (each seed's; shared runs once)."""
+    out: dict[str, Any] = {}
+    for s in params.get("seeds") or default_seeds(profile):
+        ov = {**(params.get("overrides") or {}), **seed_overrides(fig_id, s)}
+        for c in figure_configs(fig_id, profile, ov).values():
+            out.setdefault(config_hash(c), c)
+    return list(out.values())
+
+
+def figure_runs_by_seed(fig_id: str, profile: str, data_root: str | None = None, device: str = "auto",
+                        overrides: dict[str, Any] | None = None, seeds: Sequence[int] | None = None,
+                        progress: bool = False) -> dict[int, dict[Any, RunResult]]:
+    """{seed: the figure's runs for that seed (keyed like `figure_configs`)}; ``seeds`` None means
+    the profile's seeds (small: 0, 1, 2)."""
+    return {s: figure_runs(fig_id, profile, data_root, device, {**(overrides or {}), **seed_overrides(fig_id, s)},
+                           progress)
+            for s in (seeds or default_seeds(profile))}
+
+
+def _per_seed(runs: dict[Any, Any]) -> list[dict[Any, RunResult]]:
+    """[runs of each seed] from {seed: runs} or from one seed's runs."""
+    if runs and all(isinstance(k, int) and isinstance(v, dict) for k, v in runs.items()):
+        return list(runs.values())
+    return [runs]
+
+
+def mean_over_seeds(tables: Sequence[Any], spread: Sequence[str] = ()) -> Any:
+    """The mean of per-seed tables of one shape (numeric columns); each ``spread`` column also gets
+    its per-seed values as "a / b / c" beside it, so the seeds' disagreement stays visible."""
+    import warnings
+
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+    if len(tables) == 1:
+        return tables[0]
+    out = tables[0].copy()
+    for col in out.columns:
+        same = all(t[col].equals(out[col]) for t in tables)  # e.g. set sizes, the paper's numbers: kept as they are
+        if not same and is_numeric_dtype(out[col].dtype) and not is_bool_dtype(out[col].dtype):
+            with warnings.catch_warnings():  # an all-NaN column (a paper value it does not give) stays NaN
+                warnings.simplefilter("ignore", RuntimeWarning)
+                out[col] = np.nanmean(np.stack([t[col].to_numpy(dtype=float) for t in tables]), axis=0)
+    for col in spread:
+        pos = list(out.columns).index(col) + 1
+        out.insert(pos, f"{col}, per seed", [" / ".join(f"{float(t[col].iloc[i]):.3f}" for t in tables)
+                                              for i in range(len(out))])
+    return out.round(4)
+
+
 def figure_runs(fig_id: str, profile: str, data_root: str | None = None, device: str = "auto",
                 overrides: dict[str, Any] | None = None, progress: bool = False) -> dict[Any, RunResult]:
     """Stored (or freshly trained) runs of a figure, keyed like `figure_configs`."""
@@ -445,7 +502,13 @@ def early_loss_slope(run: RunResult) -> float:
     return float((a["train_loss"][0] - a["train_loss"][1]) / max(a["epoch"][1], 1e-9))
 
 
-def fig4_table(runs: dict[Any, RunResult]) -> Any:
+def fig4_table(runs: dict[Any, Any]) -> Any:
+    """Figure 4's numbers per training set: one seed's, or the mean over ``{seed: runs}``."""
+    per_seed = [_fig4_table(r) for r in _per_seed(runs)]
+    return mean_over_seeds(per_seed, ["final own-test acc", "gap (train - test)"])
+
+
+def _fig4_table(runs: dict[Any, RunResult]) -> Any:
     import pandas as pd
 
     rows = []
@@ -460,8 +523,13 @@ def fig4_table(runs: dict[Any, RunResult]) -> Any:
     return pd.DataFrame(rows).round(4)
 
 
-def cross_table(runs: dict[Any, RunResult]) -> Any:
-    """The §4.4 2x2: trained on easy / hard x evaluated on e-test / h-test, beside the paper's numbers."""
+def cross_table(runs: dict[Any, Any]) -> Any:
+    """The §4.4 2x2: trained on easy / hard x evaluated on e-test / h-test, beside the paper's numbers
+    (one seed's, or the mean over ``{seed: runs}`` with each seed's value)."""
+    return mean_over_seeds([_cross_table(r) for r in _per_seed(runs)], ["ours"])
+
+
+def _cross_table(runs: dict[Any, RunResult]) -> Any:
     import pandas as pd
 
     rows = []
@@ -474,11 +542,12 @@ def cross_table(runs: dict[Any, RunResult]) -> Any:
     return pd.DataFrame(rows).round(4)
 
 
-def class_mix(runs: dict[Any, RunResult]) -> Any:
-    """Share of each class in e-train, e-test, h-train, h-test (the confound of the cross-evaluation)."""
+def class_mix(runs: dict[Any, Any]) -> Any:
+    """Share of each class in e-train, e-test, h-train, h-test (the confound of the cross-evaluation);
+    of the first seed's split when given ``{seed: runs}``."""
     import pandas as pd
 
-    r = runs["easy"]
+    r = _per_seed(runs)[0]["easy"]
     labels = r.arrays["labels"].astype(np.int64)
     k = int(labels.max()) + 1
     cols = {name: class_counts(labels, r.arrays[name], k) / max(len(r.arrays[name]), 1)
@@ -487,8 +556,13 @@ def class_mix(runs: dict[Any, RunResult]) -> Any:
     return pd.DataFrame(cols).rename_axis("class").round(3)
 
 
-def difficulty_table(runs: dict[Any, RunResult]) -> Any:
-    """WS Figure 5(a): count and RM3 (and SGD) training accuracy per difficulty, beside the paper's."""
+def difficulty_table(runs: dict[Any, Any]) -> Any:
+    """WS Figure 5(a): count and RM3 (and SGD) training accuracy per difficulty, beside the paper's
+    (one seed's trainings, or the mean over ``{seed: runs}``; the difficulty is the same for all)."""
+    return mean_over_seeds([_difficulty_table(r) for r in _per_seed(runs)], ["ours RM3 acc"])
+
+
+def _difficulty_table(runs: dict[Any, RunResult]) -> Any:
     import pandas as pd
 
     lv, n_runs = difficulty(runs)
@@ -570,15 +644,21 @@ def crossing(run: RunResult) -> dict[str, Any]:
             "easy fraction (whole training set)": float(run.final["easy_fraction"])}
 
 
-def classify_table(runs: dict[Any, RunResult]) -> Any:
+def classify_table(runs: dict[Any, Any]) -> Any:
+    """One row per classification run the figure uses (every seed's, once each)."""
     import pandas as pd
 
-    cls = [r for k, r in runs.items() if k == "classify" or (isinstance(k, tuple) and k[0] == "classify")]
-    return pd.DataFrame([crossing(r) for r in cls]).set_index("seed").round(4)
+    cls = {r.path: r for one in _per_seed(runs) for k, r in one.items()
+           if k == "classify" or (isinstance(k, tuple) and k[0] == "classify")}
+    rows = sorted((crossing(r) for r in cls.values()), key=lambda row: row["seed"])
+    return pd.DataFrame(rows).set_index("seed").round(4)
 
 
 def profile_notes(fig_id: str, profile: str, runs: dict[Any, RunResult]) -> str:
-    """Markdown: the profile's data, model and recipes, read from the stored configs (nothing typed in)."""
+    """Markdown: the profile's data, model and recipes, read from the stored configs (nothing typed in);
+    with ``{seed: runs}``, the first seed's configs and a line naming the seeds."""
+    by_seed = _per_seed(runs)
+    runs = by_seed[0]
     cls = next(r for k, r in runs.items() if k == "classify" or (isinstance(k, tuple) and k[0] == "classify"))
     c = cls.config
     lines = [f"**profile: {profile}** | data: {cls.provenance.get('data')} | model `{c['model']}`"
@@ -596,4 +676,9 @@ def profile_notes(fig_id: str, profile: str, runs: dict[Any, RunResult]) -> str:
                          f"augmentation or weight decay" + (f"; e-train / h-train {e['n_train']:,}, e-test / h-test "
                                                             f"{e['n_test']:,} examples" if key == "easy" else "")
                          + f"; test set: {e['n_test_full'] or 'all'} images.")
+    if len(by_seed) > 1:
+        seeds = [next(r for k, r in one.items() if k in ("easy", "rm3")).config["seed"] for one in by_seed]
+        lines.append(f"- **Seeds** {', '.join(map(str, seeds))}: curves show their mean and min-max band, tables "
+                     "their mean (with each seed's value beside the main columns), and every claim is checked "
+                     "per seed.")
     return "\n".join(lines)

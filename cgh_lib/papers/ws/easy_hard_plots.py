@@ -7,6 +7,8 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
+from cgh_lib.book.explorer import iter_runs
+from cgh_lib.book.plotting import as_seed_lists, seed_line, seeds_note
 from cgh_lib.book.plotting import stamp  # noqa: F401  (re-exported for the notebooks)
 from cgh_lib.store.runstore import RunResult
 
@@ -14,25 +16,26 @@ SUBSET_COLORS = {"full": "0.25", "easy": "tab:green", "hard": "tab:red"}
 _OWN = {"easy": ("e_test", "e-test"), "hard": ("h_test", "h-test"), "full": ("test", "test")}
 
 
-def fig4(runs: dict[Any, RunResult], title: str) -> plt.Figure:
+def fig4(runs: dict[Any, Any], title: str) -> plt.Figure:
     """WS Figure 4: (a) training (solid) and own-test (dashed) accuracy of full / easy / hard,
-    (b) training (solid) and own-test (dashed) loss, by epoch."""
+    (b) training (solid) and own-test (dashed) loss, by epoch. ``runs``: {subset: run} or
+    {subset: [run of each seed]} (the seeds' mean, with a min-max band)."""
+    runs = as_seed_lists({sub: runs[sub] for sub in ("full", "easy", "hard")})
     fig, axes = plt.subplots(1, 2, figsize=(11.5, 4.0), constrained_layout=True)
-    for sub in ("full", "easy", "hard"):
-        r = runs[sub]
-        a, col = r.arrays, SUBSET_COLORS[sub]
+    for sub, rs in runs.items():
+        x, col = rs[0].arrays["epoch"], SUBSET_COLORS[sub]
         key, name = _OWN[sub]
-        axes[0].plot(a["epoch"], a["train_acc"], color=col, lw=1.8, label=f"{sub}: train")
-        axes[0].plot(a["epoch"], a[f"{key}_acc"], color=col, lw=1.4, ls="--", label=f"{sub}: {name}")
-        axes[1].plot(a["epoch"], a["train_loss"], color=col, lw=1.8, label=f"{sub}: train")
-        axes[1].plot(a["epoch"], a[f"{key}_loss"], color=col, lw=1.4, ls="--", label=f"{sub}: {name}")
+        for ax, metric in ((axes[0], "acc"), (axes[1], "loss")):
+            seed_line(ax, x, [r.arrays[f"train_{metric}"] for r in rs], color=col, lw=1.8, label=f"{sub}: train")
+            seed_line(ax, x, [r.arrays[f"{key}_{metric}"] for r in rs], color=col, lw=1.4, ls="--",
+                      label=f"{sub}: {name}")
     for ax, t, yl in zip(axes, ("(a) accuracy", "(b) loss"), ("top-1 accuracy", "cross-entropy")):
         ax.set_title(t, fontsize=10)
         ax.set_xlabel("epoch")
         ax.set_ylabel(yl)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle(title, fontsize=11)
+    fig.suptitle(f"{title} ({seeds_note(runs)})", fontsize=11)
     return fig
 
 
@@ -97,9 +100,10 @@ def tab44(table: Any, mix: Any, title: str) -> plt.Figure:
     return fig
 
 
-def eh_stamp(profile: str, runs: dict[Any, RunResult]) -> str:
+def eh_stamp(profile: str, runs: dict[Any, Any]) -> str:
+    """The provenance line of the runs shown (one seed's dict, or {seed: runs})."""
     from cgh_lib.papers.ws.plots import ws_stamp
 
     # training runs first: the stamp reads its length from the first run (a classification's epochs are a cap)
-    order = sorted(runs.values(), key=lambda r: "subset" not in r.config)
+    order = sorted(iter_runs(runs), key=lambda r: "subset" not in r.config)
     return ws_stamp(profile, order)

@@ -18,9 +18,7 @@ STORE = RunStore(REPO_ROOT / "runs")
 # figures whose small-profile runs are not all committed yet (each with why)
 NOT_ALL_SEEDS = {
     "ws-fig2": "seeds 1, 2 not run yet",
-    "ws-fig3": "seeds 1, 2 not run yet (Figure 2's runs)",
     "ws-rm3-batch": "seeds 1, 2 not run yet",
-    "gm-fig4": "seeds 1, 2 are WS Figure 3's, not run yet",
     "ws-fig4": "seeds 1, 2 (a classification and three trainings each) not run yet",
     "ws-tab44": "seeds 1, 2 are Figure 4's, not run yet",
     "ws-fig5a": "seeds 1, 2 (RM3 and SGD trainings) not run yet",

@@ -34,3 +34,19 @@ def test_by_key_regroups_seeds_in_order():
     assert [r.final["v"] for r in grouped["a"]] == [0, 2] and [r.final["v"] for r in grouped["b"]] == [1, 3]
     one = run(5)
     assert as_seed_lists({"a": one}) == {"a": [one]}
+
+
+def test_stamp_names_every_machine_and_commit_of_the_runs_shown():
+    """Seeds computed on another machine or at another commit are named in the caption with their
+    number of runs, not hidden behind the first run's provenance."""
+    from cgh_lib.book.plotting import run_stamp
+
+    def run(i: int, device: str, commit: str) -> RunResult:
+        prov = {"device_name": device, "commit": commit, "dirty": False, "torch": "2.x", "data": "d",
+                "wall_time_s": 60.0, "finished_at": str(i)}
+        return RunResult(config={"steps": 10}, final={}, provenance=prov, arrays={}, path=Path(f"/s/e/{i}"))
+
+    same = run_stamp("small", [run(0, "A", "c" * 40), run(1, "A", "c" * 40)])
+    assert "device: A |" in same and f"commit {'c' * 10} |" in same and "2.0 min" in same
+    mixed = run_stamp("small", [run(0, "A", "c" * 40), run(1, "B", "d" * 40), run(2, "B", "d" * 40)])
+    assert "device: A (1 run), B (2 runs)" in mixed and f"commit {'c' * 10} (1 run), {'d' * 10} (2 runs)" in mixed

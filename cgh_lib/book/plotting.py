@@ -22,18 +22,41 @@ def noise_colors(levels: Sequence[float]) -> dict[float, Any]:
     return dict(zip(levels, pal))
 
 
+def _commit(p: Mapping[str, Any]) -> str:
+    return (p.get("commit") or "unknown")[:10] + ("+dirty" if p.get("dirty") else "")
+
+
+def distinct(runs: Sequence[RunResult], value: Any) -> str:
+    """``value(provenance)`` of the runs shown: the one value, or each value with its number of
+    runs when they differ (seeds computed on other machines or commits say so in the caption)."""
+    counts: dict[str, int] = {}
+    for r in {str(r.path): r for r in runs}.values():
+        v = str(value(r.provenance))
+        counts[v] = counts.get(v, 0) + 1
+    if len(counts) == 1:
+        return next(iter(counts))
+    return ", ".join(f"{v} ({n} run{'s' if n != 1 else ''})" for v, n in counts.items())
+
+
+def stamp_device(runs: Sequence[RunResult]) -> str:
+    return distinct(runs, lambda p: p.get("device_name", p.get("device")))
+
+
+def stamp_commit(runs: Sequence[RunResult]) -> str:
+    return distinct(runs, _commit)
+
+
 def run_stamp(profile: str, runs: Sequence[RunResult]) -> str:
     """One line: profile, data, steps, device, commit and total wall time of the runs shown."""
     p = runs[0].provenance
-    commit = (p.get("commit") or "unknown")[:10] + ("+dirty" if p.get("dirty") else "")
     # runs trained as one stack share one provenance record (and one wall time): count it once
     groups = {(q.get("finished_at"), q.get("host"), q.get("wall_time_s")): r
               for r in {str(r.path): r for r in runs}.values() for q in [r.provenance]}
     wall = sum(r.wall_time_s for r in groups.values() if r.wall_time_s == r.wall_time_s)
     steps = runs[0].config.get("steps")
     return (f"profile: {profile} | data: {p.get('data', '?')} | {steps:,} steps | "
-            f"device: {p.get('device_name', p.get('device'))} | torch {p.get('torch')} | commit {commit} | "
-            f"stored wall time {wall / 60:.1f} min")
+            f"device: {stamp_device(runs)} | torch {distinct(runs, lambda q: q.get('torch'))} | "
+            f"commit {stamp_commit(runs)} | stored wall time {wall / 60:.1f} min")
 
 
 def _in_kernel() -> bool:

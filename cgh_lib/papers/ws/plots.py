@@ -14,7 +14,7 @@ from typing import Any, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from cgh_lib.book.plotting import as_seed_lists, noise_colors, seed_line, seeds_note, stamp
+from cgh_lib.book.plotting import as_seed_lists, distinct, noise_colors, seed_line, seeds_note, stamp, stamp_commit
 from cgh_lib.store.runstore import RunResult
 
 AGG_COLORS = {"sgd": "0.25", "rm3": "tab:red", "ra3": "tab:blue", "m3": "tab:green", "winsorized": "tab:purple"}
@@ -24,12 +24,12 @@ def ws_stamp(profile: str, runs: Sequence[RunResult]) -> str:
     """One line: profile, data, length, device, commit and total stored wall time."""
     p = runs[0].provenance
     c = runs[0].config
-    commit = (p.get("commit") or "unknown")[:10] + ("+dirty" if p.get("dirty") else "")
     walls = [r.wall_time_s for r in {str(r.path): r for r in runs}.values()]
     length = f"{c['epochs']} epochs" if c.get("epochs") else f"{c.get('max_steps', 0):,} steps"
+    device = distinct(runs, lambda q: f"{q.get('device_name', q.get('device'))} x{q.get('world_size', 1)}")
     return (f"profile: {profile} | data: {p.get('data', '?')} | {c['model']}, {length} | "
-            f"device: {p.get('device_name', p.get('device'))} x{p.get('world_size', 1)} | torch {p.get('torch')} | "
-            f"commit {commit} | stored wall time {np.nansum(walls) / 60:.1f} min")
+            f"device: {device} | torch {distinct(runs, lambda q: q.get('torch'))} | "
+            f"commit {stamp_commit(runs)} | stored wall time {np.nansum(walls) / 60:.1f} min")
 
 
 def _x(run: RunResult, by: str) -> np.ndarray:

@@ -19,9 +19,6 @@ STORE = RunStore(REPO_ROOT / "runs")
 NOT_ALL_SEEDS = {
     "ws-fig2": "seeds 1, 2 not run yet",
     "ws-rm3-batch": "seeds 1, 2 not run yet",
-    "ws-fig4": "seeds 1, 2 (a classification and three trainings each) not run yet",
-    "ws-tab44": "seeds 1, 2 are Figure 4's, not run yet",
-    "ws-fig5a": "seeds 1, 2 (RM3 and SGD trainings) not run yet",
 }
 NOT_COMMITTED = {"ws-rm3-batch": "sweep runs not committed"}
 SMOKE_NOT_COMMITTED: dict[str, str] = {}

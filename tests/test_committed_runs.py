@@ -16,11 +16,8 @@ from cgh_lib.store.runstore import RunStore
 
 STORE = RunStore(REPO_ROOT / "runs")
 # figures whose small-profile runs are not all committed yet (each with why)
-NOT_ALL_SEEDS = {
-    "ws-fig2": "seeds 1, 2 not run yet",
-    "ws-rm3-batch": "seeds 1, 2 not run yet",
-}
-NOT_COMMITTED = {"ws-rm3-batch": "sweep runs not committed"}
+NOT_ALL_SEEDS: dict[str, str] = {}
+NOT_COMMITTED: dict[str, str] = {}
 SMOKE_NOT_COMMITTED: dict[str, str] = {}
 # figures computed in their notebook without the run store (each listed with why)
 NO_RUNS = {"gm-fig1": "the §3 example is an exact 6-weight GD computation done in the notebook"}

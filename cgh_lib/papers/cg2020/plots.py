@@ -97,7 +97,7 @@ def figure4(grid: dict[tuple[int, float], Any], title: str) -> list[plt.Figure]:
     ns = sorted({n for _, n in grid})
     figs = []
     for i, c in enumerate(cs):
-        fig, axes = plt.subplots(1, len(ns), figsize=(2.1 * len(ns) + 2.2, 2.5 if i else 2.9), sharey=True,
+        fig, axes = plt.subplots(1, len(ns), figsize=(2.1 * len(ns) + 2.2, 2.5 if i else 3.1), sharey=True,
                                  squeeze=False, constrained_layout=True)
         for j, n in enumerate(ns):
             ax = axes[0, j]
@@ -122,7 +122,7 @@ def figure4(grid: dict[tuple[int, float], Any], title: str) -> list[plt.Figure]:
         batch = next(iter(grid.values()))[0].config.get("batch_size", "the")
         what = ("plain SGD" if c == 0 else
                 f"the {c} smallest and {c} largest of {batch} per-example values of each weight clipped")
-        head = f"{title} ({seeds_note(grid)})\n" if i == 0 else ""
+        head = f"{title}\n{seeds_note(grid)}\n" if i == 0 else ""
         fig.suptitle(f"{head}c = {c}: {what}", fontsize=13 if i == 0 else 12)
         figs.append(fig)
     return figs

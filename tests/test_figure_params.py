@@ -23,6 +23,8 @@ from cgh_lib.book.registry import Figure, get_figure
     ("cg2020-fig2", ["estimator=x"], "unknown estimator 'x'"),
     ("ws-fig8", ['overrides={"max_steps": -1}'], "max_steps=-1 must be >= 0"),
     ("cg2020-fig1", ["device=tpu"], "unknown device 'tpu'"),
+    ("gm-fig4", ['seeds="abc"'], "seeds='abc' of figure gm-fig4 is not a list of seeds"),
+    ("ws-fig4", ["seeds=[0, -1]"], "seeds=[0, -1] of figure ws-fig4 is not a list of seeds"),
 ])
 def test_bad_parameter_is_one_line_exit_2_and_leaves_the_executed_copy(figure, params, expected):
     out = build.executed_path(get_figure(figure))

@@ -281,6 +281,12 @@ def validate_params(fig: Figure, profile: str, values: dict[str, Any]) -> None:
         if kinds and not (isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)):
             raise UserError(f"parameter {key}={value!r} of figure {fig.id} is {_type_name(value)}; "
                             f"accepted: {_type_name(default)}, e.g. {key}={default!r}")
+    seeds = values.get("seeds")
+    if "seeds" in defaults and seeds is not None and not (
+            isinstance(seeds, (list, tuple)) and seeds
+            and all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in seeds)):
+        raise UserError(f"parameter seeds={seeds!r} of figure {fig.id} is not a list of seeds; accepted: None (the "
+                        f"profile's seeds) or a non-empty list of integers >= 0, e.g. seeds=[0, 1, 2]")
     if fig.plan is None:
         return
     try:

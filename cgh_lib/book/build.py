@@ -45,6 +45,7 @@ EXECUTED_DIR = REPO_ROOT / "book" / "figures"
 GENERATED_DIR = REPO_ROOT / "book" / "generated"
 BUILD_DIR = REPO_ROOT / "_build"
 FAILED_DIR = REPO_ROOT / ".cgh" / "failed"  # executed copies of failed runs (ignored by git and the book)
+CONVERTED_DIR = REPO_ROOT / ".cgh" / "notebooks"  # text notebooks as .ipynb for papermill (ignored by both)
 RUNTIME_KEYS = ("profile",)
 # Profiles the stored build prefers, best first. A new profile (e.g. a larger CPU
 # scale) is one more entry here, at its place in the order.
@@ -57,11 +58,32 @@ def executed_path(fig: Figure) -> Path:
     return EXECUTED_DIR / f"{fig.stem}.ipynb"
 
 
+def source_ipynb(fig: Figure) -> Path:
+    """The figure's notebook as papermill reads it (.ipynb). A page's source is a text notebook
+    (MyST Markdown, read by jupytext); it is converted into `CONVERTED_DIR`, outside the book
+    and the repository's tracked files, and rewritten only when its source changed."""
+    if fig.source.suffix == ".ipynb":
+        return fig.source
+    import jupytext
+
+    nb = jupytext.read(fig.source)
+    for i, cell in enumerate(nb.cells):
+        cell["id"] = f"cell-{i}"  # stable ids: the same source converts to the same file
+    text = jupytext.writes(nb, fmt="ipynb")
+    out = CONVERTED_DIR / f"{fig.stem}.ipynb"
+    if not out.exists() or out.read_text() != text:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.stem}.{os.getpid()}.ipynb")
+        tmp.write_text(text)
+        os.replace(tmp, out)
+    return out
+
+
 def notebook_parameters(fig: Figure) -> dict[str, Any]:
     """The parameters cell of the figure's notebook: name -> default (as papermill infers them)."""
     import papermill
 
-    return {name: info.get("default") for name, info in papermill.inspect_notebook(str(fig.source)).items()}
+    return {name: info.get("default") for name, info in papermill.inspect_notebook(str(source_ipynb(fig))).items()}
 
 
 def coerce_params(fig: Figure, params: dict[str, str]) -> dict[str, Any]:
@@ -84,7 +106,7 @@ def coerce_params(fig: Figure, params: dict[str, str]) -> dict[str, Any]:
 def fingerprint(fig: Figure, profile: str, params: dict[str, Any]) -> str:
     """Hash of what an executed notebook depends on: source, library code, profile, params."""
     h = hashlib.sha256()
-    nb = json.loads(fig.source.read_text())
+    nb = json.loads(source_ipynb(fig).read_text())
     h.update(json.dumps([c.get("source") for c in nb["cells"]], sort_keys=True).encode())
     for p in sorted((REPO_ROOT / "cgh_lib").rglob("*.py")):
         if p.relative_to(REPO_ROOT).as_posix() in SITE_ONLY:
@@ -335,7 +357,7 @@ def execute_figure(fig_id: str, profile: str, params: dict[str, str] | None = No
     t0 = time.time()
     try:
         with _kernel_env(stored_only):
-            papermill.execute_notebook(str(fig.source), str(tmp), parameters=values, kernel_name="python3",
+            papermill.execute_notebook(str(source_ipynb(fig)), str(tmp), parameters=values, kernel_name="python3",
                                        cwd=str(REPO_ROOT), progress_bar=progress and sys.stderr.isatty(),
                                        log_output=False, extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
     except papermill.PapermillExecutionError as e:
@@ -350,6 +372,7 @@ def execute_figure(fig_id: str, profile: str, params: dict[str, str] | None = No
                            f"(the executed notebook with the traceback: {failed})") from None
     else:
         nb = present(nbformat.read(str(tmp), as_version=4))
+        nb.metadata.get("papermill", {})["input_path"] = fig.notebook  # the source, not its converted copy
         nb.metadata["cgh"] = {"figure": fig.id, "profile": profile, "params": strip_paths(values, machine_paths()),
                               "fingerprint": fingerprint(fig, profile,
                                                          {k: v for k, v in values.items() if k != "profile"}),

@@ -26,7 +26,7 @@ PAPERS_PACKAGE = "cgh_lib.papers"
 @dataclass(frozen=True)
 class Figure:
     id: str
-    notebook: str  # path relative to the repo root
+    notebook: str  # path relative to the repo root: a MyST Markdown notebook (jupytext), the page's only source
     title: str
     paper: str     # which paper section
     # the configs the figure shows at a profile with its notebook's default parameters
@@ -58,8 +58,8 @@ def register_figure(*figures: Figure) -> None:
 
 # The book's last page: every claim of every paper, one column per profile. It reads the run
 # store only, so it needs no configs of its own.
-DASHBOARD = Figure("claims-dashboard", "notebooks/claims_dashboard.ipynb",
-                   "Claims dashboard: every claim of every figure, at every profile", "all papers")
+DASHBOARD = Figure("claims-dashboard", "notebooks/claims_dashboard.md", "Claims dashboard — every claim, every profile",
+                   "all papers")
 
 
 def discover() -> None:

@@ -42,16 +42,16 @@ def _plan_fig4(profile: str, p: dict) -> list:
 
 
 register_figure(
-    Figure("cg2020-fig1", "notebooks/cg2020_fig1_label_noise.ipynb",
-           "CG2020 Figure 1 — paper: MLP on full MNIST with label noise", "CG2020 §2.1-2.3",
+    Figure("cg2020-fig1", "notebooks/cg2020_fig1_label_noise.md",
+           "CG2020 Fig. 1 — label noise", "CG2020 §2.1-2.3",
            _seeds(fig1_label_noise.figure1_configs), _plan_fig1),
-    Figure("cg2020-fig2", "notebooks/cg2020_fig2_loss_reduction.ipynb",
-           "CG2020 Figure 2 — paper: pristine vs corrupt share of the loss reduction", "CG2020 §2.4",
+    Figure("cg2020-fig2", "notebooks/cg2020_fig2_loss_reduction.md",
+           "CG2020 Fig. 2 — who reduces the loss", "CG2020 §2.4",
            _seeds(figs23_loss_reduction.figure_configs), _plan_figs23),
-    Figure("cg2020-fig3", "notebooks/cg2020_fig3_contributions.ipynb",
-           "CG2020 Figure 3 — paper: per-example cumulative contributions", "CG2020 §2.4",
+    Figure("cg2020-fig3", "notebooks/cg2020_fig3_contributions.md",
+           "CG2020 Fig. 3 — per-example contributions", "CG2020 §2.4",
            _seeds(figs23_loss_reduction.figure_configs), _plan_figs23),
-    Figure("cg2020-fig4", "notebooks/cg2020_fig4_winsorized.ipynb",
-           "CG2020 Figure 4 — paper: winsorized gradients, MLP 784-256x3-10 on full MNIST", "CG2020 §3",
+    Figure("cg2020-fig4", "notebooks/cg2020_fig4_winsorized.md",
+           "CG2020 Fig. 4 — winsorized gradients", "CG2020 §3",
            _seeds(fig4_winsorized.grid_configs), _plan_fig4),
 )

@@ -13,13 +13,13 @@ from cgh_lib.papers.gm2022 import (
 )
 
 register_figure(
-    Figure("gm-fig1", "notebooks/gm_fig1_illustrative_example.ipynb",
-           "GM2022 §3: the illustrative example, and coherence as an idea", "GM2022 §3, blog Figs. 1-2",
+    Figure("gm-fig1", "notebooks/gm_fig1_illustrative_example.md",
+           "GM2022 §3 — the illustrative example", "GM2022 §3, blog Figs. 1-2",
            lambda profile: []),
-    Figure("gm-fig3", "notebooks/gm_fig3_coherence_real_random.ipynb",
-           "GM2022: coherence during training, real vs random labels (and Theorem 1)", "GM2022 blog Fig. 3, Theorem 1",
+    Figure("gm-fig3", "notebooks/gm_fig3_coherence_real_random.md",
+           "GM2022 blog Fig. 3 — coherence, real vs random", "GM2022 blog Fig. 3, Theorem 1",
            experiments.figure3_configs),
-    Figure("gm-fig4", "notebooks/gm_fig4_m3_vs_sgd.ipynb",
-           "GM2022: M3 vs SGD at 50% label noise", "GM2022 blog Fig. 4",
+    Figure("gm-fig4", "notebooks/gm_fig4_m3_vs_sgd.md",
+           "GM2022 blog Fig. 4 — M3 vs SGD", "GM2022 blog Fig. 4",
            lambda profile: experiments.fig4_plan(profile, {}), experiments.fig4_plan),
 )

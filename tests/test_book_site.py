@@ -23,7 +23,7 @@ def _store_run(store: RunStore, cfg) -> None:
 
 
 def _fig(configs) -> Figure:
-    return Figure("test-fig", "notebooks/cg2020_fig1_label_noise.ipynb", "Test figure", "§0", configs)
+    return Figure("test-fig", "notebooks/cg2020_fig1_label_noise.md", "Test figure", "§0", configs)
 
 
 def test_stored_profile_is_the_highest_fully_stored_one(tmp_path):
@@ -219,7 +219,8 @@ def test_launch_links_point_at_source_notebooks():
         {"type": "group", "label": "source-buttons", "buttons": [{"url": issue}]}]}
     sphinx_ext._launch_links_to_sources(None, "book/figures/x", "page.html", ctx, None)
     urls = [b["url"] for b in ctx["header_buttons"][0]["buttons"]]
-    assert all("notebooks/x.ipynb" in u and "book/figures" not in u for u in urls)
+    # the MyST source, on Binder; Colab opens only .ipynb files, so its button goes
+    assert urls == ["https://mybinder.org/v2/gh/o/r/main?urlpath=lab/tree/notebooks/x.md"]
     assert ctx["header_buttons"][1]["buttons"][0]["url"] == issue  # the page's own links stay
 
 
@@ -244,16 +245,16 @@ def test_placeholder_page_says_how_to_make_the_runs(tmp_path, monkeypatch):
 
 def test_every_figure_notebook_has_an_explorer():
     """Every figure page carries an explorer over its runs with seed and profile controls (one
-    `explore_figure(...)` call in its notebook), or a figure's own client-side widget such as
+    `page.explore(...)` call in its notebook), or a figure's own client-side widget such as
     GM2022's `interactive_toy`."""
-    import json
+    import jupytext
 
     from cgh_lib.book.registry import figures
 
     # the claims dashboard is a table of every figure's verdicts, not a figure of runs
     missing = [f.id for f in figures().values() if f.id != "claims-dashboard"
-               and not any("explore_figure(" in "".join(c["source"]) or "interactive_toy(" in "".join(c["source"]) for c in json.loads(f.source.read_text())["cells"]
-                          if c["cell_type"] == "code")]
+               and not any("page.explore(" in c.source or "interactive_toy(" in c.source
+                           for c in jupytext.read(f.source).cells if c.cell_type == "code")]
     assert not missing, f"figure notebooks without an explorer cell: {missing}"
 
 

@@ -34,7 +34,7 @@ REFERENCE = re.compile(
     r"\d[\d.]*(?:\s*\([a-z]\))?(?:\s*(?:-|–|,|and|or)\s*\d[\d.]*(?:\s*\([a-z]\))?)*")
 SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789")
 # a number: digits with thousands commas and a decimal part, an optional power of ten or k/K/M suffix
-NUMBER = re.compile(r"(?<![\w.\-^])(?<![A-Za-z]-)(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?"
+NUMBER = re.compile(r"(?<![\w.^])(?<![A-Za-z]-)(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?"
                     r"(?:\^\{?(\d+)\}?|([kKM])(?![A-Za-z]))?(?![\w^])")
 
 
@@ -43,6 +43,8 @@ UNITS = {"step", "epoch", "image", "example", "minute", "hour", "second", "weigh
 # a number's unit: the word after it, past a range or list ("15-20 minutes", "18 and 32 SGD steps")
 UNIT = re.compile(r"(?:\s*(?:-|–|to|and|or|,|x|×)\s*[\d.,]+\w*)*%?\s+(?:[A-Z]{2,}\s+)?([A-Za-z]+)")
 # which paper texts (../shared/papers) a page may cite, by the notebook's name; GM2022 pages use the WS recipe
+# a paper's reference list (years, volumes, pages), up to its appendix or its end
+BIBLIOGRAPHY = re.compile(r"\nREFERENCES\n.*?(?=\n[A-Z] [A-Z ]+\n|\Z)", re.S)
 CITES = {"cg2020": ("coherent-gradients",), "ws": ("weak-strong",), "gm": ("generalization-mystery", "weak-strong"),
          "claims": ("",)}
 
@@ -58,6 +60,11 @@ def _value(m: re.Match) -> str:
     return str(float(v)).rstrip("0").rstrip(".") if frac else str(int(v))
 
 
+def _times(text: str) -> str:
+    """"x0.1" (a factor) is the number 0.1, not a name like "RM3"."""
+    return re.sub(r"\bx(?=\d)", "x ", text)
+
+
 def _unit(text: str, end: int) -> str | None:
     m = UNIT.match(text, end)
     word = m.group(1).lower().removesuffix("es" if m and m.group(1).lower().endswith("sses") else "s") if m else None
@@ -66,7 +73,7 @@ def _unit(text: str, end: int) -> str | None:
 
 def numbers(text: str) -> set:
     """Every number of a text as its value, and (value, unit) where a unit follows it."""
-    text = text.translate(SUPERSCRIPTS)
+    text = _times(text.translate(SUPERSCRIPTS))
     out: set = set()
     for m in NUMBER.finditer(text):
         out.add(_value(m))
@@ -78,7 +85,7 @@ def numbers(text: str) -> set:
 def paper_numbers(page: str = "claims") -> set:
     """The numbers the papers a page cites state (their text before the references)."""
     cites = next(v for k, v in CITES.items() if page.startswith(k))
-    texts = [p.read_text().split("\nREFERENCES\n")[0] for p in sorted(PAPERS.iterdir())
+    texts = [BIBLIOGRAPHY.sub("\n", p.read_text()) for p in sorted(PAPERS.iterdir())
              if p.is_file() and any(p.name.startswith(c) for c in cites)]
     return set().union(*map(numbers, texts))
 
@@ -95,7 +102,7 @@ def prose(markdown: str) -> str:
 
 def unsourced_numbers(markdown: str, sourced: set) -> list[str]:
     """The numbers of the Markdown that no cited paper states (with their unit, where one follows)."""
-    text = prose(markdown).translate(SUPERSCRIPTS)
+    text = _times(prose(markdown).translate(SUPERSCRIPTS))
     bad = []
     for m in NUMBER.finditer(text):
         unit = _unit(text, m.end())
@@ -160,11 +167,12 @@ def test_digit_rule_catches_typed_scales_and_allows_citations():
     assert {"15 minute", "20 minute", "22,699 image", "10^4 step", "6,000 image", "15 epoch", "18 step",
             "32 step"} <= set(unsourced_numbers(typed, sourced))
     cited = ("ResNet-18 and RM3 on CIFAR-10 (Figure 5(a), Figs. 1-2, §2.1-2.3, Appendix B, ICLR 2020, "
-             "arXiv 2008.01217): batch 100, 25% noise, 10,000 examples, $10^5$ steps, `-p steps=123`.")
+             "arXiv 2008.01217): batch 100, 25% noise, 100 examples in each minibatch, x0.1, $10^5$ steps, "
+             "`-p steps=123`.")
     assert unsourced_numbers(cited, sourced) == []
 
 
-def test_json_notebooks_are_gone_from_the_executed_path():
+def test_toc_names_the_executed_copies():
     """Executed copies are .ipynb (what Jupyter Book renders), and the toc names only those."""
     toc = (REPO / "_toc.yml").read_text()
     for fig in figures().values():

@@ -144,24 +144,46 @@ class PageRuns:
         return [r for by in self.by_seed.values() for r in by.values()]
 
 
+def show(obj: Any) -> None:
+    """Display a table (or anything) in the middle of a cell."""
+    from IPython.display import display
+
+    display(obj)
+
+
 def profile_line(runs: PageRuns) -> None:
-    """**profile: P** (what the runs are; seeds)."""
+    """**profile: P** (what the runs are; seeds), or the paper helper's own notes (``extra["notes"]``)."""
+    if "notes" in runs.extra:
+        _display(runs.extra["notes"])
+        return
     seeds = ", ".join(map(str, runs.seeds))
     _display(f"**profile: {runs.profile}** ({runs.details}; seeds {seeds})." if runs.details
              else f"**profile: {runs.profile}** (seeds {seeds}).")
 
 
-def title(name: str, profile: str) -> str:
-    """The title drawn on a figure: what it reproduces and at which profile."""
-    return f"{name} reproduced (profile: {profile})"
+def title(name: str, profile: str, note: str = "") -> str:
+    """The title drawn on a figure: what it reproduces (and a note, e.g. "50% noise") at which profile."""
+    return f"{name} reproduced{', ' + note if note else ''} (profile: {profile})"
 
 
-def caption(fig: Any, profile: str, runs: Any, stamp: Callable[[str, list[Any]], str] = plotting.run_stamp) -> None:
-    """Show the figure(s) with the provenance caption of ``runs`` (`PageRuns`, or any nesting of runs)."""
+def caption(fig: Any, profile: str, runs: Any,
+            stamp: Callable[[str, list[Any]], str] | str = plotting.run_stamp) -> None:
+    """Show the figure(s) with the provenance caption of ``runs`` (`PageRuns`, or any nesting of runs):
+    ``stamp(profile, runs)``, a paper's own stamp function, or the caption itself for a page without runs."""
     from cgh_lib.book.explorer import iter_runs
 
+    if isinstance(stamp, str):
+        plotting.stamp(fig, stamp)
+        return
     flat = runs.all if isinstance(runs, PageRuns) else iter_runs(runs)
     plotting.stamp(fig, stamp(profile, flat))
+
+
+def table(rows: Sequence[Mapping[str, Any]]) -> Any:
+    """Rows of a page's own small table, shown without the index column."""
+    import pandas as pd
+
+    return pd.DataFrame(rows).style.hide(axis="index")
 
 
 def explore(fig_id: str, profile: str, runs: Any, controls: Sequence[Any], **kw: Any) -> Any:

@@ -1,10 +1,11 @@
 """A Sphinx extension for the book's pages (loaded by `cgh book` through ``extra_extensions``).
 
 Launch links. The pages of the figures are the executed copies in ``book/figures/``, which are
-not committed; the committed notebooks are in ``notebooks/``. sphinx-book-theme
-builds its launch links (Binder, Colab, JupyterHub) from the page's own path, so
-they would point at files the repository does not have: this rewrites them to
-the source notebook, which a reader can run.
+not committed; the committed notebooks are MyST Markdown notebooks in ``notebooks/``.
+sphinx-book-theme builds its launch links (Binder, Colab, JupyterHub) from the page's own
+path, so they would point at files the repository does not have: this rewrites them to
+the source notebook (``notebooks/<name>.md``), which Jupyter opens as a notebook through
+jupytext. Colab reads only .ipynb files, so its button is dropped.
 
 Duplicate scripts. Jupyter Book 1 registers sphinx-thebe's and sphinx-togglebutton's
 inline scripts twice; the second ``const THEBE_JS_URL`` is a console error on every
@@ -13,17 +14,22 @@ page. Identical script entries are kept once.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 EXECUTED = "book/figures/"
 SOURCE = "notebooks/"
+SOURCE_SUFFIX = ".md"  # the pages' sources are text notebooks (jupytext's MyST format)
+IPYNB_ONLY = ("colab.research.google.com",)  # launchers that cannot open a text notebook
 
 
 def _rewrite(buttons: list[dict[str, Any]]) -> None:
+    buttons[:] = [b for b in buttons if not any(h in str(b.get("url", "")) for h in IPYNB_ONLY)]
     for b in buttons:
         if isinstance(b.get("url"), str):
-            b["url"] = b["url"].replace(EXECUTED, SOURCE).replace(EXECUTED.replace("/", "%2F"),
-                                                                   SOURCE.replace("/", "%2F"))
+            for old, new in ((EXECUTED, SOURCE), (EXECUTED.replace("/", "%2F"), SOURCE.replace("/", "%2F"))):
+                if old in b["url"]:
+                    b["url"] = re.sub(r"\.ipynb\b", SOURCE_SUFFIX, b["url"].replace(old, new))
         if isinstance(b.get("buttons"), list):
             _rewrite(b["buttons"])
 

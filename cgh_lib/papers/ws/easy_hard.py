@@ -662,7 +662,7 @@ def profile_notes(fig_id: str, profile: str, runs: dict[Any, RunResult]) -> str:
     cls = next(r for k, r in runs.items() if k == "classify" or (isinstance(k, tuple) and k[0] == "classify"))
     c = cls.config
     lines = [f"**profile: {profile}** | data: {cls.provenance.get('data')} | model `{c['model']}`"
-             + (f" (width {c['width']})" if c["model"] == "small_cnn" else "") + f" | run store: `{cls.path.parent.parent}`",
+             + (f" (width {c['width']})" if c["model"] == "small_cnn" else ""),
              f"- **Classification** (easy = right at the stop): SGD lr {c['lr']}, momentum {c['momentum']}, batch "
              f"{c['batch_size']}, stop at the first evaluation with training accuracy >= {c['stop_at']:.0%}, measured "
              f"in eval mode on {c['monitor'] or 'all'} training examples every {c['eval_every_steps']} steps; then one "

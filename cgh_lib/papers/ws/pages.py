@@ -65,3 +65,13 @@ def easy_hard_runs(fig_id: str, profile: str, data_root: str | None, device: str
     (several lines: classification, trainings) are ``extra["notes"]``."""
     by_seed = easy_hard.figure_runs_by_seed(fig_id, profile, data_root, device, overrides, seeds)
     return PageRuns(profile, by_seed, extra={"notes": easy_hard.profile_notes(fig_id, profile, by_seed)})
+
+
+def paper_budget() -> Any:
+    """WS §4's paper-profile compute budget: one line with its total, then the table."""
+    from IPython.display import Markdown, display
+
+    budget = easy_hard.paper_budget()
+    display(Markdown(f"**Paper-profile compute budget** ({budget.attrs['assumption']}): "
+                     f"{budget['GPU-hours total'].sum():.0f} GPU-hours in all."))
+    return budget

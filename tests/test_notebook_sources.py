@@ -178,3 +178,21 @@ def test_toc_names_the_executed_copies():
     for fig in figures().values():
         assert f"book/figures/{fig.stem}" in toc
     assert "notebooks/" not in re.sub(r"#.*", "", toc)
+
+
+def test_setting_line_states_the_configs_numbers():
+    """The line under a title is read from the configs: the paper's and the shown profile's data
+    size and length, powers of ten in MathJax."""
+    from cgh_lib.book import page
+    from cgh_lib.book.registry import get_figure
+
+    assert (page.count(100_000), page.count(10_000), page.count(22_699), page.count(3_000)) == (
+        "$10^5$", "$10^4$", "22,699", "3,000")
+    for fig_id in ("cg2020-fig1", "cg2020-fig4", "ws-fig8"):
+        line = page.setting_markdown(fig_id, "small")
+        for profile in ("paper", "small"):
+            c = get_figure(fig_id).configs(profile)[0]
+            length = c.steps if hasattr(c, "steps") else c.max_steps
+            assert page.count(length) + " steps" in line
+            assert not c.n_train or page.count(c.n_train) in line
+        assert "10^" not in line.replace("$10^", "")  # exponents only inside MathJax

@@ -64,10 +64,10 @@ def describe(config: Any) -> str:
     data = DATASETS.get(_get(config, "dataset"), _get(config, "dataset"))
     n = _get(config, "n_train") or _get(config, "n_data") or 0
     images = f"{count(n)} {data} images" if n else f"full {data}"
-    if _get(config, "subset"):  # WS §4: trained on an easy or hard set of that size
-        images = f"e/h sets of {count(n)} {data} images"
     if _get(config, "dataset") == "synthetic":
         images = f"{count(n)} generated examples" if n else "generated data"
+    if _get(config, "subset") and n:  # WS §4: trained on an easy or hard set of that size
+        images = f"e/h sets of {images.removeprefix('full ')}"
     if _get(config, "steps"):
         length = f"{count(_get(config, 'steps'))} steps"
     elif _get(config, "epochs"):

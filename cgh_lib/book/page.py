@@ -29,9 +29,8 @@ MODELS = {"small_cnn": "a small CNN", "resnet18": "ResNet-18", "resnet32": "ResN
           "vgg13": "VGG-13", "inception_v3": "Inception-V3"}
 DATASETS = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST", "synthetic": "generated", "imagenet": "ImageNet",
             "cifar10": "CIFAR-10"}
-PROFILE_WORDS = {"smoke": "exercises the code path; its numbers are not evidence either way",
-                 "small": "real data on a CPU", "large": "the paper's settings on the data available offline",
-                 "paper": "the paper's settings, for a GPU"}
+PROFILE_WORDS = {"smoke": "generated data, seconds", "small": "real data, a CPU",
+                 "large": "the paper's settings on the data available offline", "paper": "the paper's settings"}
 
 
 def _display(markdown: str) -> None:

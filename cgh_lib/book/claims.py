@@ -309,8 +309,10 @@ class Margin:
     n_seeds: int
 
 
-def applied_margins(compare: Comparison, per_seed: Mapping[int, Sequence[Item]]) -> dict[tuple, Margin]:
-    """The margin of each item (by `Item.key`) from the rule ``max(floor, 2 SE)`` over the seeds given."""
+def applied_margins(compare: Comparison, per_seed: Mapping[int, Sequence[Item]],
+                    seeds: bool = True) -> dict[tuple, Margin]:
+    """The margin of each item (by `Item.key`) from the rule ``max(floor, 2 SE)`` over the seeds given
+    (``seeds=False``: the floor and the items' sampling SE only, for a per-seed fact like a precondition)."""
     by_key: dict[tuple, list[Item]] = {}
     for items in per_seed.values():
         for it in items:
@@ -320,7 +322,8 @@ def applied_margins(compare: Comparison, per_seed: Mapping[int, Sequence[Item]])
         lhs = np.array([i.lhs for i in its], dtype=float)
         rhs = np.array([i.rhs for i in its], dtype=float)
         ok = np.isfinite(lhs) & np.isfinite(rhs)
-        seed_se = (math.sqrt(np.var(lhs[ok], ddof=1) + np.var(rhs[ok], ddof=1)) if ok.sum() >= 2 else math.nan)
+        seed_se = (math.sqrt(np.var(lhs[ok], ddof=1) + np.var(rhs[ok], ddof=1)) if seeds and ok.sum() >= 2
+                   else math.nan)
         samp = max((i.se for i in its if i.se == i.se), default=0.0)
         if compare.noise:
             value = max(compare.margin, 2 * (seed_se if seed_se == seed_se else 0.0), 2 * samp)
@@ -487,8 +490,9 @@ def evaluate_claim(figure: str, profile: str, claim: Claim,
             if claim.scale is not None:
                 o.scale = claim.scale(runs)
         outcomes.append(o)
-    pre_margins = (applied_margins(claim.precondition.compare, {o.seed: o.pre_items for o in outcomes if o.pre_items})
-                   if claim.precondition else {})
+    # a precondition is a fact about each seed's own runs: its margin is the floor and the sampling SE
+    pre_margins = (applied_margins(claim.precondition.compare, {o.seed: o.pre_items for o in outcomes if o.pre_items},
+                                   seeds=False) if claim.precondition else {})
     for o in outcomes:
         if not o.status and claim.precondition is not None \
                 and not _all_hold(claim.precondition.compare, o.pre_items, pre_margins):

@@ -211,7 +211,8 @@ FIG1 = [
           "With fewer pristine examples, their learning rate reduces.",
           "mean over evaluations of the fraction of pristine examples learned (first-learned curve), "
           "each noise level (0-75%) vs the next", _pristine_speed, Comparison(">"), f3,
-          no_control="pristine labels are the true labels, so this curve has no cap to control for; " + DOSE),
+          no_control="pristine labels are the true labels, so this curve has no cap to control for; " + DOSE,
+          scale=lambda runs: _scale(runs[0.0], PAPER_FIG1)),
     Claim("fits-every-variant", P, "§2.3",
           "Every variant reaches 100% training accuracy by the end",
           "for all 5 variants, at the end of training, we achieve 100% training accuracy",
@@ -352,7 +353,7 @@ PAPER_FIG2 = "the paper: 10^4 steps on 60,000 images, 400 examples x 600 weights
 
 FIG2 = [
     Claim("fp-starts-above", P, "§2.4", "25% and 50% noise: f_p starts above f_c",
-          "We see that for 25% and 50% label noise, fpt initially starts off higher than fct",
+          "We see that for 25% and 50% label noise, fpt initially starts off higher than f ct",
           "f_p at step 0 (real designations) vs 0.5", _starts_above(False), Comparison(">"), f3,
           control=Control(NULLS + ": their f_p(0) also sits near their pristine share", _starts_above(True))),
     Claim("sustained-crossover", P, "§2.4",

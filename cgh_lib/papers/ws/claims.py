@@ -499,3 +499,35 @@ register_claims(
     FigureClaims("ws-fig8", _fig8_configs, FIG8),
     FigureClaims("ws-rm3-batch", rm3_batch_configs, RM3_BATCH),
 )
+
+
+def rm3_like_sgd_text(profile: str, store: Any = None, seeds: Sequence[int] | None = None) -> str:
+    """A generated sentence for the WS Figure 2 / 3 pages: how close RM3's corrupt-sample accuracy is to
+    SGD's at ``profile`` (ws-fig3's 50%-noise runs), read from the store; the reason the suppression
+    claims fail at this scale, stated with its numbers."""
+    from cgh_lib.book.claims import get_claims, load_seed
+    from cgh_lib.store.runstore import RunStore
+
+    fc = get_claims("ws-fig3")
+    store = store or RunStore()
+    vals = {}
+    for s in (seeds if seeds is not None else fc.seeds(profile)):
+        runs, _ = load_seed(fc.configs(profile, s, None), store)
+        if runs is not None:
+            vals[s] = (_corr(runs, "rm3"), _corr(runs, "sgd"), _corr(runs, "m3"))
+    if not vals:
+        return f"No {profile} runs of ws-fig3 are stored."
+
+    def rng(i: int) -> str:
+        lo, hi = min(v[i] for v in vals.values()), max(v[i] for v in vals.values())
+        return f"{lo:.3f}" if f"{lo:.3f}" == f"{hi:.3f}" else f"{lo:.3f}-{hi:.3f}"
+    from cgh_lib.book.claims import evaluate_figure
+
+    v = next(v for v in evaluate_figure("ws-fig3", profile, store=store) if v.claim.id == "rm3-does-not-learn-corrupt")
+    like = v.kind in ("fails", "mixed") and "behaves like its control" in v.reason
+    head = (f"At the {profile} profile, final corrupt-sample accuracy is {rng(0)} for RM3 against {rng(1)} for SGD "
+            f"(and {rng(2)} for M3), seeds {', '.join(map(str, vals))}. ")
+    if like:
+        return head + ("RM3 behaves like SGD here (its corrupt accuracy is closer to SGD's than to chance), so the "
+                       "claims that need RM3 to suppress the corrupt examples fail at this scale.")
+    return head + f"RM3 does not behave like SGD here (the rm3-does-not-learn-corrupt verdict: {v.verdict})."

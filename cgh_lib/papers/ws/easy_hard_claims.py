@@ -138,7 +138,7 @@ register_claims(
               compute=lambda runs: [Item("", eh.speed(runs["easy"]), eh.speed(runs["hard"]), "easy", "hard",
                                          se=diff_se((eh.speed(runs["easy"]), _n(runs["easy"], "train")),
                                                     (eh.speed(runs["hard"]), _n(runs["hard"], "train"))))],
-              compare=Comparison(">"), no_control=SPLIT),
+              compare=Comparison(">"), no_control=SPLIT, scale=lambda runs: _scale(runs["easy"])),
         Claim(id="easy-loss-steeper", paper="WS", section="§4.2",
               claim="the easy run's training loss falls faster early on",
               quote="The slope of the corresponding losses early in training suggest that the gradients of the "
@@ -147,14 +147,14 @@ register_claims(
               compute=lambda runs: [Item("", eh.early_loss_slope(runs["easy"]), eh.early_loss_slope(runs["hard"]),
                                          "easy", "hard")],
               compare=Comparison(">"), note="we measure the loss slope, the paper's proxy, not coherence",
-              no_control=SPLIT),
+              no_control=SPLIT, scale=lambda runs: _scale(runs["easy"])),
         Claim(id="easy-smaller-gap", paper="WS", section="§4.2",
               claim="the generalization gap of easy is smaller than that of hard",
               quote="the measured generalization gap for easy is significantly smaller than that for hard",
               statistic="final training accuracy minus own-test accuracy (e-test / h-test)",
               compute=lambda runs: [Item("", eh.gap(runs["easy"]), eh.gap(runs["hard"]), "easy", "hard",
                                          se=float(np.hypot(_gap_se(runs["easy"]), _gap_se(runs["hard"]))))],
-              compare=Comparison("<"), no_control=SPLIT,
+              compare=Comparison("<"), no_control=SPLIT, scale=lambda runs: _scale(runs["easy"]),
               note="'significantly' is read as beyond 2 standard errors (seeds and samples), not as a size"),
     ]),
     FigureClaims(figure="ws-tab44", configs=_configs("ws-tab44"), claims=[
@@ -226,16 +226,18 @@ def hard_to_hard_text(profile: str, store: RunStore | None = None, seeds: Sequen
         runs, _ = load_seed(fc.configs(profile, s, None), store)
         if runs is not None:
             vals[s] = (float(runs["hard"].final["h_test_acc"]), float(runs["easy"].final["e_test_acc"]),
-                       float(runs["full"].final["h_test_acc"]))
+                       float(runs["full"].final["h_test_acc"]), float(runs["easy"].final["h_test_acc"]))
     if not vals:
         return f"No {profile} runs of ws-tab44 are stored, so the h-train → h-test cell is not measured here."
     def js(i: int) -> str:
         return "/".join(f"{v[i]:.0%}" for v in vals.values())
     paper = eh.PAPER_TAB44[("hard", "h_test")]
+    # the paper's cell is poor like easy -> hard; ours counts as reproducing it when it is closer to our
+    # easy -> hard value than to the full-set model's h-test accuracy, in every seed
+    poor = all(abs(v[0] - v[3]) < abs(v[0] - v[2]) for v in vals.values())
     return (f"The h-train model reaches {js(0)} on h-test (seeds {', '.join(map(str, vals))}; the paper: "
-            f"{paper:.0%}), against {js(1)} for the e-train model on e-test and {js(2)} for the full-set model "
-            f"on h-test. The paper's hard model generalizes poorly even to other hard examples; "
-            + ("ours does not: at this scale hard examples are learnable from one another, "
-               "so this part of the paper's table is not reproduced."
-               if min(v[0] for v in vals.values()) > 2 * paper else
-               "ours also stays far below the e-train model's e-test accuracy."))
+            f"{paper:.0%}), against {js(3)} for the e-train model on h-test and {js(2)} for the full-set model "
+            "on h-test. " + ("As in the paper, hard examples transfer poorly even to other hard examples."
+                             if poor else "Unlike the paper's, our hard model is closer to the full-set model than "
+                                          "to the e-train model on h-test: this cell of the paper's table is not "
+                                          "reproduced at this scale."))

@@ -171,7 +171,7 @@ def test_tiny_run_stores_curves_and_claims(tmp_path, estimator):
     from cgh_lib.papers.cg2020.claims import FIG2, FIG3
 
     outcomes = [evaluate_seed(c, 0, runs) for c in FIG2 + FIG3]
-    assert all(o.status in ("holds", "fails", "n/a") for o in outcomes)
+    assert all(o.status in ("holds", "fails", "uninformative", "n/a") for o in outcomes)
 
 
 def test_sustained_crossover_needs_consecutive_evaluations():

@@ -488,7 +488,10 @@ def evaluate_claim(figure: str, profile: str, claim: Claim,
             if claim.control is not None:
                 o.control_items = list(claim.control.compute(runs))
             if claim.scale is not None:
-                o.scale = claim.scale(runs)
+                try:  # a description of the setting: a run lacking a field leaves it out, never the verdict
+                    o.scale = claim.scale(runs)
+                except (KeyError, TypeError, ValueError):
+                    o.scale = ""
         outcomes.append(o)
     # a precondition is a fact about each seed's own runs: its margin is the floor and the sampling SE
     pre_margins = (applied_margins(claim.precondition.compare, {o.seed: o.pre_items for o in outcomes if o.pre_items},
@@ -513,14 +516,10 @@ def evaluate_claim(figure: str, profile: str, claim: Claim,
 
 
 def evaluate_seed(claim: Claim, seed: int, runs: Runs | None, n_missing: int = 0) -> SeedOutcome:
-    """One seed on its own (floor margins only, no seed variation): ``missing`` without runs,
-    ``n/a`` if the precondition fails or a run diverged, else ``holds`` / ``fails``. The control is
-    evaluated too (``control_status``), but "uninformative" is a verdict over seeds (`evaluate_claim`)."""
-    v = evaluate_claim("-", "-", claim, {seed: (runs, n_missing)}, run_based=False)
-    o = v.outcomes[0]
-    if o.status == "uninformative":
-        o.status = "holds"
-    return o
+    """One seed on its own (margins from the floor and the sampling SE; no seed variation):
+    ``missing`` without runs, ``n/a`` if the precondition fails or a run diverged, else ``holds`` /
+    ``fails``, or ``uninformative`` when its control holds too."""
+    return evaluate_claim("-", "-", claim, {seed: (runs, n_missing)}, run_based=False).outcomes[0]
 
 
 def _seeds_text(seeds: Sequence[int]) -> str:

@@ -384,3 +384,14 @@ def test_no_stored_claim_holds_while_its_control_holds():
             assert "Why:" in v.reason, (v.figure, v.claim.id)
         if v.kind in ("holds", "fails", "mixed", "uninformative") and v.figure != "gm-fig1":
             assert sum(o.status != "missing" for o in v.outcomes) >= cl.MIN_SEEDS, (v.figure, v.claim.id)
+
+
+def test_readme_counts_are_the_stored_verdicts():
+    """The README's per-paper verdict table is what the committed small runs give (regenerate it with
+    `counts_markdown("small")` after a change to a claim or a run)."""
+    if all(v.kind == "missing" for v in cl.evaluate(["ws-fig3"], "small")):
+        pytest.skip("no small-profile runs in this store")
+    from conftest import REPO
+
+    readme = cl.normalize_ws((REPO / "README.md").read_text(encoding="utf-8"))
+    assert cl.normalize_ws(cl.counts_markdown("small")) in readme

@@ -555,6 +555,10 @@ def _aggregate(v: Verdict, run_based: bool, pre_margins: Mapping[tuple, Margin])
                        + (f"; per seed: {', '.join(f'{o.seed} {o.status}' for o in ev)}" if ev else ""))
     elif not decided:
         kind = "n/a"
+    elif run_based and c.compare.noise and len(decided) < 2:
+        kind = "n/a"
+        reasons.append(f"only {_seeds_text([o.seed for o in decided])} decided ({decided[0].status}): a margin from "
+                       "the seeds' variation needs at least 2")
     elif f == 0 and u == 0:
         kind = "holds"
     elif h == 0 and u == 0:
@@ -593,7 +597,11 @@ def _aggregate(v: Verdict, run_based: bool, pre_margins: Mapping[tuple, Margin])
 
 
 def _need(compare: Comparison, m: float | None) -> str:
-    w = fg(m if m is not None else compare.margin)
+    m = m if m is not None else compare.margin
+    w = fg(m)
+    if not m:
+        return {"<": "needs it below", ">": "needs it above", "<=": "needs it at or below",
+                ">=": "needs it at or above", "~": "needs them equal"}[compare.op]
     return {"<": f"needs it lower by more than {w}", ">": f"needs it higher by more than {w}",
             "<=": f"needs it at most {w} higher", ">=": f"needs it at most {w} lower",
             "~": f"needs them within {w}"}[compare.op]
@@ -717,7 +725,7 @@ def badge_html(verdict: str) -> str:
     """The verdict as an HTML text badge: its colour and its word."""
     bg, fg_ = BADGE_COLORS.get(verdict.split()[0] if verdict else "missing", ("#e0e0e0", "#000000"))
     return (f'<span class="cgh-badge" style="background:{bg};color:{fg_};padding:0 0.35em;border-radius:3px;'
-            f'white-space:nowrap;font-weight:600">{html.escape(verdict)}</span>')
+            f'display:inline-block;max-width:100%;overflow-wrap:anywhere;font-weight:600">{html.escape(verdict)}</span>')
 
 
 TABLE_CSS = (
@@ -822,6 +830,10 @@ def text_table(verdicts: Sequence[Verdict]) -> str:
             lines.append(f"      control [{v.control_verdict}]: {c.control.text}")
         if v.reason:
             lines.append(f"      reason: {v.reason}")
+    if verdicts:
+        lines.append(f"== verdicts per paper ({verdicts[0].profile}; derived rows are ours, not the paper's claims)")
+        for paper, row in counts(verdicts).items():
+            lines.append(f"  {paper}: " + ", ".join(f"{row[k]} {k}" for k in (*COUNT_KINDS, "derived") if row[k]))
     return "\n".join(lines)
 
 

@@ -156,7 +156,8 @@ def test_evaluate_figure_reads_the_store_only(tmp_path, monkeypatch):
     json.dumps(rec)
     (v,) = cl.evaluate_figure("toy-fig", "paper", store=store)  # paper profile: one seed, too few to decide
     assert [o.seed for o in v.outcomes] == [0] and v.verdict == "n/a"
-    assert "holds in all 3 decided seeds" in cl.outcome_sentences(cl.evaluate_figure("toy-fig", "small", store=store))[0]
+    sentences = cl.outcome_sentences(cl.evaluate_figure("toy-fig", "small", store=store))
+    assert "holds in all 3 decided seeds" in sentences[0]
 
 
 def test_quote_check_is_whitespace_normalized(tmp_path, monkeypatch):

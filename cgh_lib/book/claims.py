@@ -725,7 +725,8 @@ def badge_html(verdict: str) -> str:
     """The verdict as an HTML text badge: its colour and its word."""
     bg, fg_ = BADGE_COLORS.get(verdict.split()[0] if verdict else "missing", ("#e0e0e0", "#000000"))
     return (f'<span class="cgh-badge" style="background:{bg};color:{fg_};padding:0 0.35em;border-radius:3px;'
-            f'display:inline-block;max-width:100%;overflow-wrap:anywhere;font-weight:600">{html.escape(verdict)}</span>')
+            'display:inline-block;max-width:100%;overflow-wrap:anywhere;font-weight:600">'
+            f"{html.escape(verdict)}</span>")
 
 
 TABLE_CSS = (
@@ -861,6 +862,26 @@ def outcomes_markdown(figure: str, profile: str, overrides: Mapping[str, Any] | 
     head = (f"**Outcomes at the {profile} profile** (generated from the claim rows above; "
             "no number here is typed by hand):")
     return "\n".join([head, ""] + [f"- {s}" for s in outcome_sentences(verdicts)])
+
+
+def legend_markdown(figure: str | None = None) -> str:
+    """How to read a claims table (the text a page shows above it, generated so that it follows the
+    rules in this module): sources, margins, controls and the verdict vocabulary."""
+    cmd = f"`cgh claims {figure} --profile <profile>`" if figure else "`cgh claims --profile <profile>`"
+    return (
+        "Each row tests one statement. Its **source** says what it rests on: *quote* (the paper's words, "
+        "verbatim in its text), *paraphrase* (a result the paper reports, in our words, with where it is "
+        "reported) or *derived* (our own derivation; not counted as the paper's claim). The **paper** column "
+        "gives the paper's own number where its text has one. A difference counts only beyond its **margin**, "
+        "the larger of a floor (the paper's magnitude word, e.g. \"big\") and two standard errors from the "
+        "seeds and the sample sizes; a bound the paper states is tested with that interval, never widened. "
+        "Each comparative row names a **control**: the same statistic on runs where the paper predicts the "
+        "opposite. Verdicts are computed per seed from the stored runs and read: *holds* / *fails* (the decided "
+        "seeds agree), *mixed k/n* (k of n decided seeds hold), *uninformative* (the control holds too: never "
+        f"counted as a hold), *n/a* (a precondition failed, a run diverged, or fewer than {MIN_SEEDS} seeds are "
+        "stored; n/a seeds are shown apart, e.g. \"holds 2/2, 1 n/a\"), *missing* (no stored runs). Every "
+        f"fail, uninformative and n/a carries a generated reason. {cmd} prints the same table; `--json` gives "
+        "one record per claim.")
 
 
 # --------------------------------------------------------------------------- counts

@@ -348,7 +348,8 @@ REAL_CROSSES = Precondition(
 FIG3_REAL_POSITIVE = Precondition(
     "i_p > i_c in the real runs (else there is nothing for the nulls to fall short of)",
     _fig3_real, Comparison(">"), fsigned)
-NULLS = "the null worlds (random designations of the same sizes), where the paper's mechanism predicts no pristine advantage"
+NULLS = ("the null worlds (random designations of the same sizes), where the paper's mechanism predicts no "
+         "pristine advantage")
 PAPER_FIG2 = "the paper: 10^4 steps on 60,000 images, 400 examples x 600 weights"
 
 FIG2 = [
@@ -379,7 +380,8 @@ FIG2 = [
           "crossover)",
           lambda runs: _found_cross(runs, [0.75]), Comparison("<=", noise=False), lambda v: f"{v:g}",
           control=Control("the 25% and 50% runs, where the paper reports a crossover: if they show none either, "
-                          "the statistic cannot see one", lambda runs: _found_cross(runs, [n for n in (0.25, 0.5) if n in runs])),
+                          "the statistic cannot see one",
+                          lambda runs: _found_cross(runs, [n for n in (0.25, 0.5) if n in runs])),
           scale=lambda runs: _scale(runs[0.75], PAPER_FIG2)),
     Claim("slope-down-75", P, "§2.4", "75% noise: f_p slopes down",
           "there is a slight slope downwards for the contribution from pristine examples.",

@@ -36,7 +36,6 @@ from cgh_lib.book.claims import (
     FigureClaims,
     Item,
     Precondition,
-    f3,
     register_claims,
 )
 from cgh_lib.papers.gm2022 import example as ex

@@ -2,7 +2,7 @@
 RM3 mini-batch sweep (see `cgh_lib.book.claims`).
 
 Margins follow the book's one rule, ``max(floor, 2 SE)``: the SE is the larger of the
-seed-to-seed SE and the binomial SE of the accuracies on their samples (`acc_se`, from the
+seed-to-seed SE and the binomial SE of the accuracies on their samples (`diff_se`, from the
 sample sizes each run stores); the floor is the paper's magnitude word ("big", "greatly",
 "completely", "about") or 0. "Does not learn" means "within two standard errors of chance
 accuracy on the sample", from the sample's size. Every comparative claim names its control:
@@ -24,7 +24,6 @@ from cgh_lib.book.claims import (
     FigureClaims,
     Item,
     Precondition,
-    acc_se,
     diff_se,
     f3,
     fsigned,

@@ -127,7 +127,8 @@ def _on_etest(model: str):
     return f
 
 
-FULL = "the model trained on the full training set in place of the {}-train model (the paper does not predict it transfers poorly)"
+FULL = ("the model trained on the full training set in place of the {}-train model (the paper does not predict it "
+        "transfers poorly)")
 
 register_claims(
     FigureClaims(figure="ws-fig4", configs=_configs("ws-fig4"), claims=[

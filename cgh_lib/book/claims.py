@@ -369,6 +369,7 @@ class SeedOutcome:
     missing: int = 0          # configs of this seed not stored
     control_items: list[Item] = field(default_factory=list)
     control_status: str = ""  # holds | fails | "" (no control, or not evaluated)
+    control_held: list[str] = field(default_factory=list)  # the conditions at which the control holds
     note: str = ""            # why n/a when not the precondition (a diverged run)
     scale: str = ""           # the claim's scale sentence for this seed's runs
 
@@ -508,7 +509,8 @@ def evaluate_claim(figure: str, profile: str, claim: Claim,
     for o in live:
         ok = _all_hold(claim.compare, o.items, margins)
         if claim.control is not None:
-            o.control_status = "holds" if _all_hold(claim.compare, o.control_items, cmargins) else "fails"
+            o.control_held = control_holds_at(claim.compare, o.items, o.control_items, cmargins)
+            o.control_status = "holds" if o.control_held else "fails"
         o.status = ("uninformative" if ok and o.control_status == "holds" else "holds") if ok else "fails"
     v = Verdict(figure, profile, claim, outcomes, "", "", "", margins=margins, control_margins=cmargins)
     _aggregate(v, run_based, pre_margins)
@@ -520,6 +522,19 @@ def evaluate_seed(claim: Claim, seed: int, runs: Runs | None, n_missing: int = 0
     ``missing`` without runs, ``n/a`` if the precondition fails or a run diverged, else ``holds`` /
     ``fails``, or ``uninformative`` when its control holds too."""
     return evaluate_claim("-", "-", claim, {seed: (runs, n_missing)}, run_based=False).outcomes[0]
+
+
+def control_holds_at(compare: Comparison, items: Sequence[Item], control: Sequence[Item],
+                     margins: Mapping[tuple, Margin]) -> list[str]:
+    """The conditions at which the control holds. Where control items carry the claim's own conditions
+    (labels, e.g. a noise level), condition by condition: the claim is void at any condition where its
+    control holds too. Otherwise (the control is a different condition, e.g. plain SGD for c > 1) the
+    control holds only if all its items do, reported as one condition, "all"."""
+    shared = {i.label for i in items} & {j.label for j in control}
+    if shared:
+        return [lab for lab in sorted(shared)
+                if _all_hold(compare, [j for j in control if j.label == lab], margins)]
+    return ["all"] if _all_hold(compare, control, margins) else []
 
 
 def _seeds_text(seeds: Sequence[int]) -> str:
@@ -668,8 +683,11 @@ def _fail_sentence(v: Verdict, failing: Sequence[SeedOutcome]) -> str:
 def _uninformative_sentence(v: Verdict, seeds: Sequence[SeedOutcome]) -> str:
     c = v.claim
     assert c.control is not None
-    return (f"uninformative in {_seeds_text([o.seed for o in seeds])}: the control ({c.control.text}) also holds: "
-            f"{format_items([o.control_items for o in seeds], c.fmt)}")
+    held = sorted({lab for o in seeds for lab in o.control_held} - {"all"})
+    where = f" at {', '.join(held)}" if held else ""
+    ctl = [[j for j in o.control_items if not held or j.label in held] for o in seeds]
+    return (f"uninformative in {_seeds_text([o.seed for o in seeds])}: the control ({c.control.text}) also "
+            f"holds{where}: {format_items(ctl, c.fmt)}")
 
 
 def _join(values: Sequence[float], fmt: Callable[[float], str]) -> str:

@@ -509,8 +509,8 @@ def evaluate_claim(figure: str, profile: str, claim: Claim,
     for o in live:
         ok = _all_hold(claim.compare, o.items, margins)
         if claim.control is not None:
-            o.control_held = control_holds_at(claim.compare, o.items, o.control_items, cmargins)
-            o.control_status = "holds" if o.control_held else "fails"
+            o.control_held = control_holds_at(claim.compare, o.control_items, cmargins)
+            o.control_status = "holds" if _all_hold(claim.compare, o.control_items, cmargins) else "fails"
         o.status = ("uninformative" if ok and o.control_status == "holds" else "holds") if ok else "fails"
     v = Verdict(figure, profile, claim, outcomes, "", "", "", margins=margins, control_margins=cmargins)
     _aggregate(v, run_based, pre_margins)
@@ -524,17 +524,12 @@ def evaluate_seed(claim: Claim, seed: int, runs: Runs | None, n_missing: int = 0
     return evaluate_claim("-", "-", claim, {seed: (runs, n_missing)}, run_based=False).outcomes[0]
 
 
-def control_holds_at(compare: Comparison, items: Sequence[Item], control: Sequence[Item],
-                     margins: Mapping[tuple, Margin]) -> list[str]:
-    """The conditions at which the control holds. Where control items carry the claim's own conditions
-    (labels, e.g. a noise level), condition by condition: the claim is void at any condition where its
-    control holds too. Otherwise (the control is a different condition, e.g. plain SGD for c > 1) the
-    control holds only if all its items do, reported as one condition, "all"."""
-    shared = {i.label for i in items} & {j.label for j in control}
-    if shared:
-        return [lab for lab in sorted(shared)
-                if _all_hold(compare, [j for j in control if j.label == lab], margins)]
-    return ["all"] if _all_hold(compare, control, margins) else []
+def control_holds_at(compare: Comparison, control: Sequence[Item], margins: Mapping[tuple, Margin]) -> list[str]:
+    """The conditions (item labels, e.g. a noise level) at which the control holds. The control holds
+    as a whole, making the claim uninformative, when it holds at every condition; where it holds at
+    some only, those conditions do not discriminate and the verdict's reason says so."""
+    labels = list(dict.fromkeys(j.label for j in control))
+    return [lab for lab in labels if _all_hold(compare, [j for j in control if j.label == lab], margins)]
 
 
 def _seeds_text(seeds: Sequence[int]) -> str:
@@ -598,6 +593,9 @@ def _aggregate(v: Verdict, run_based: bool, pre_margins: Mapping[tuple, Margin])
         reasons.append(_fail_sentence(v, [o for o in decided if o.status == "fails"]))
     if kind in ("uninformative", "mixed") and u:
         reasons.append(_uninformative_sentence(v, [o for o in decided if o.status == "uninformative"]))
+    holding = [o for o in decided if o.status == "holds"]
+    if holding and c.control is not None:
+        reasons.append(_partial_control_sentence(v, holding))
     pre_na = [o for o in na if not o.note]
     if pre_na:
         pre = c.precondition
@@ -683,11 +681,20 @@ def _fail_sentence(v: Verdict, failing: Sequence[SeedOutcome]) -> str:
 def _uninformative_sentence(v: Verdict, seeds: Sequence[SeedOutcome]) -> str:
     c = v.claim
     assert c.control is not None
-    held = sorted({lab for o in seeds for lab in o.control_held} - {"all"})
-    where = f" at {', '.join(held)}" if held else ""
-    ctl = [[j for j in o.control_items if not held or j.label in held] for o in seeds]
     return (f"uninformative in {_seeds_text([o.seed for o in seeds])}: the control ({c.control.text}) also "
-            f"holds{where}: {format_items(ctl, c.fmt)}")
+            f"holds: {format_items([o.control_items for o in seeds], c.fmt)}")
+
+
+def _partial_control_sentence(v: Verdict, seeds: Sequence[SeedOutcome]) -> str:
+    """Holding seeds whose control holds at some conditions: those conditions do not discriminate."""
+    held: dict[str, list[int]] = {}
+    for o in seeds:
+        for lab in o.control_held:
+            held.setdefault(lab or "-", []).append(o.seed)
+    if not held:
+        return ""
+    return ("the control also holds at " + "; ".join(f"{lab} ({_seeds_text(s)})" for lab, s in held.items())
+            + ": there the statistic does not discriminate, and the verdict rests on the other conditions")
 
 
 def _join(values: Sequence[float], fmt: Callable[[float], str]) -> str:
@@ -918,7 +925,8 @@ def counts(verdicts: Iterable[Verdict] | Iterable[Mapping[str, Any]], profile: s
             paper, source, kind = v["paper"], v["source"], v[f"kind_{profile}"]
         row = out.setdefault(paper, {k: 0 for k in (*COUNT_KINDS, "derived")})
         row["derived" if source == "derived" else kind] += 1
-    return out
+    order = list(PAPER_FILES)  # papers in a fixed order, whichever paper package registered first
+    return dict(sorted(out.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)))
 
 
 def counts_markdown(profile: str = "small", store: RunStore | None = None) -> str:

@@ -165,7 +165,8 @@ def test_every_quote_occurs_in_the_gm2022_texts():
         pytest.skip("paper texts not found")
     text = paper_text("GM2022")
     for c in gm_claims.FIG1_CLAIMS + gm_claims.FIG3_CLAIMS + gm_claims.FIG4_CLAIMS:
-        assert _norm(c.quote) in text, c.id
+        if c.source == "quote":  # paraphrase / derived rows are not the paper's words (see test_claims)
+            assert _norm(c.quote) in text, c.id
 
 
 def test_reduced_seeds_leave_an_architecture_out_of_those_seeds_claims(monkeypatch):

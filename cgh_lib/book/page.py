@@ -143,6 +143,18 @@ class PageRuns:
         return [r for by in self.by_seed.values() for r in by.values()]
 
 
+def note(markdown: str) -> None:
+    """Display a generated sentence (e.g. a paper package's text computed from the store) as prose."""
+    _display(markdown)
+
+
+def wall_time(fig_id: str, profile: str) -> None:
+    """The stored wall time of the figure's runs per seed: what a page says instead of a typed duration."""
+    from cgh_lib.book import claims as _claims
+
+    _display(_claims.stored_wall_time_text(fig_id, profile))
+
+
 def show(obj: Any) -> None:
     """Display a table (or anything) in the middle of a cell."""
     from IPython.display import display
@@ -202,6 +214,7 @@ def claims(fig_id: str, profile: str, overrides: Mapping[str, Any] | None = None
     from cgh_lib.book import claims as _claims
 
     pd.set_option("display.max_colwidth", None)
+    _display(_claims.legend_markdown(fig_id))  # how to read it, generated from the verdict rules
     display(_claims.claims_table(fig_id, profile, overrides, seeds))
 
 

@@ -14,12 +14,13 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
-from cgh_lib.book.plotting import as_seed_lists, noise_colors, seed_line, seeds_note, step_axis
+from cgh_lib.book.plotting import (GROUP_COLORS, MAX_WIDTH_IN, SPLIT_COLORS, as_seed_lists, noise_colors, panel_width,
+                                   seed_line, seeds_note, step_axis)
 from cgh_lib.papers.cg2020.fig1_label_noise import learned_curve
 from cgh_lib.papers.cg2020.figs23_loss_reduction import contributions, fractions
 from cgh_lib.store.runstore import RunResult
 
-PRISTINE, CORRUPT = "tab:blue", "tab:red"
+PRISTINE, CORRUPT = GROUP_COLORS["pristine"], GROUP_COLORS["corrupt"]
 
 
 def _world_label(w: int) -> str:
@@ -30,7 +31,7 @@ def _worlds_grid(runs: dict[float, list[RunResult]]) -> tuple[plt.Figure, np.nda
     """One column per noise level, one row per world (actual, then the null worlds), titled and labelled."""
     levels = sorted(runs)
     worlds = runs[levels[0]][0].arrays["inner"].shape[1]
-    fig, axes = plt.subplots(worlds, len(levels), figsize=(4.2 * len(levels), 2.3 * worlds),
+    fig, axes = plt.subplots(worlds, len(levels), figsize=(panel_width(len(levels)), 2.4 * worlds),
                              sharex=True, sharey=True, squeeze=False, constrained_layout=True)
     for j, n in enumerate(levels):
         axes[0, j].set_title(f"{n:.0%} label noise")
@@ -62,8 +63,8 @@ def figure2(runs: dict[float, Any], title: str) -> plt.Figure:
             if w < worlds - 1:
                 ax.set_xlabel("")
     axes[0, 0].set_ylim(lo, hi)
-    axes[0, 0].legend(fontsize=7, loc="best")
-    fig.suptitle(f"{title} ({seeds_note(runs)})", fontsize=11)
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncol=3)
+    fig.suptitle(f"{title}\n({seeds_note(runs)})")
     return fig
 
 
@@ -82,22 +83,22 @@ def figure3(runs: dict[float, Any], title: str) -> plt.Figure:
             ax.grid(alpha=0.3)
             if w == worlds - 1:
                 ax.set_xlabel("training step")
-    axes[0, 0].legend(fontsize=7, loc="upper left")
-    fig.suptitle(f"{title} ({seeds_note(runs)})", fontsize=11)
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncol=2)
+    fig.suptitle(f"{title}\n({seeds_note(runs)})")
     return fig
 
 
 def figure4(grid: dict[tuple[int, float], Any], title: str) -> list[plt.Figure]:
     """Training accuracy, test accuracy and overfit per noise level (columns), one figure per c.
 
-    The paper's 5x5 grid is split into its rows: one row of panels fills the page width with
-    legible fonts, where the whole grid squeezed into a column could not be read."""
+    The paper's 5x5 grid is split into its rows, each a full-width image (the noise levels side
+    by side, one shared y axis), so its labels stay legible in the page's column."""
     grid = as_seed_lists(grid)
     cs = sorted({c for c, _ in grid})
     ns = sorted({n for _, n in grid})
     figs = []
     for i, c in enumerate(cs):
-        fig, axes = plt.subplots(1, len(ns), figsize=(2.1 * len(ns) + 2.2, 2.5 if i else 3.1), sharey=True,
+        fig, axes = plt.subplots(1, len(ns), figsize=(MAX_WIDTH_IN, 2.7 if i else 3.3), sharey=True,
                                  squeeze=False, constrained_layout=True)
         for j, n in enumerate(ns):
             ax = axes[0, j]
@@ -106,24 +107,26 @@ def figure4(grid: dict[tuple[int, float], Any], title: str) -> list[plt.Figure]:
                 ax.set_axis_off()
                 continue
             step = rs[0].arrays["step"]
-            for key, color, label in (("train_acc", "tab:blue", "ta (train, noisy labels)"),
-                                      ("test_acc", "tab:green", "va (test)"), ("overfit", "tab:red", "overfit")):
+            for key, color, label in (("train_acc", SPLIT_COLORS["train"], "ta (train, noisy labels)"),
+                                      ("test_acc", SPLIT_COLORS["test"], "va (test)"),
+                                      ("overfit", GROUP_COLORS["overfit"], "overfit")):
+                label = "ta (train)" if key == "train_acc" and n == 0 else label
                 seed_line(ax, step, [r.arrays[key] for r in rs], color=color, lw=1.6, label=label)
             ax.axhline(float(np.mean([r.final["proper_acc"] for r in rs])), color="0.4", lw=1.0, ls="--",
                        label="proper accuracy")
             step_axis(ax, step)
+            ax.set_xlabel("step")
             ax.set_ylim(-0.1, 1.05)
-            ax.set_title(f"{n:.0%} label noise", fontsize=12)
-            ax.xaxis.label.set_fontsize(11)
-            ax.tick_params(labelsize=10)
-        axes[0, 0].set_ylabel("accuracy", fontsize=11)
-        handles, labels = axes[0, 0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="outside right center", fontsize=10, frameon=False)
+            ax.set_title(f"{n:.0%} noise")
+        axes[0, 0].set_ylabel("accuracy")
+        if i == len(cs) - 1:
+            handles, labels = axes[0, -1].get_legend_handles_labels()
+            fig.legend(handles, labels, loc="outside lower center", ncol=4)
         batch = next(iter(grid.values()))[0].config.get("batch_size", "the")
         what = ("plain SGD" if c == 0 else
                 f"the {c} smallest and {c} largest of {batch} per-example values of each weight clipped")
         head = f"{title}\n{seeds_note(grid)}\n" if i == 0 else ""
-        fig.suptitle(f"{head}c = {c}: {what}", fontsize=13 if i == 0 else 12)
+        fig.suptitle(f"{head}c = {c}: {what}")
         figs.append(fig)
     return figs
 
@@ -133,25 +136,28 @@ def stamp_text(profile: str, runs: Any) -> str:
     return run_stamp(profile, list(runs))
 
 
-def figure1(runs: dict[float, Any], title: str) -> plt.Figure:
-    """CG2020 Figure 1: (a) train acc, (b) test acc, (c) train loss, (d) as captioned, "first training
-    step when an example is learned" (cumulative fraction of pristine / corrupt examples classified as
-    their training label at least once), and (e) the fraction learned *for good* (correct from then on)."""
+def figure1(runs: dict[float, Any], title: str) -> list[plt.Figure]:
+    """CG2020 Figure 1 as two images: (a) train acc, (b) test acc, (c) train loss; then (d) as
+    captioned, "first training step when an example is learned" (cumulative fraction of pristine /
+    corrupt examples classified as their training label at least once), and (e) the fraction
+    learned *for good* (correct from then on). Five panels in one row cannot be read in a column."""
     runs = as_seed_lists(runs)
     levels = sorted(runs)
     colors = noise_colors(levels)
     step = runs[levels[0]][0].arrays["step"]
-    fig, axes = plt.subplots(1, 5, figsize=(21, 3.9), constrained_layout=True)
-    for ax, key, label in zip(axes[:3], ("train_acc", "test_acc", "train_loss"),
+    top, axes = plt.subplots(1, 3, figsize=(panel_width(3), 3.4), constrained_layout=True)
+    for ax, key, label in zip(axes, ("train_acc", "test_acc", "train_loss"),
                               ("(a) training accuracy", "(b) test accuracy", "(c) training loss")):
         for n in levels:
             seed_line(ax, step, [r.arrays[key] for r in runs[n]], color=colors[n], label=f"{n:.0%} noise", lw=1.6)
         step_axis(ax, step)
         ax.set_title(label)
     axes[2].set_yscale("log")
-    axes[0].legend(fontsize=8)
-    for ax, first, label in ((axes[3], True, "(d) first step learned (cumulative)"),
-                             (axes[4], False, "(e) learned for good (correct from then on)")):
+    top.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=len(levels))
+    top.suptitle(f"{title}\n({seeds_note(runs)})")
+    bottom, axes = plt.subplots(1, 2, figsize=(panel_width(3), 3.6), constrained_layout=True, sharey=True)
+    for ax, first, label in ((axes[0], True, "(d) first step learned (cumulative)"),
+                             (axes[1], False, "(e) learned for good")):
         for n in levels:
             groups = (("pristine", "-"), ("corrupt", "--")) if 0 < n < 1 else (("all", "-"),)
             for g, ls in groups:
@@ -161,6 +167,6 @@ def figure1(runs: dict[float, Any], title: str) -> plt.Figure:
         step_axis(ax, step)
         ax.set_title(label)
         ax.set_ylim(-0.02, 1.02)
-    axes[3].legend(fontsize=7, ncol=1, loc="upper left")
-    fig.suptitle(f"{title} ({seeds_note(runs)})", fontsize=11)
-    return fig
+    axes[0].set_ylabel("fraction of examples")
+    bottom.legend(*axes[0].get_legend_handles_labels(), loc="outside right center")
+    return [top, bottom]

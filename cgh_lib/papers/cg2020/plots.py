@@ -170,3 +170,85 @@ def figure1(runs: dict[float, Any], title: str) -> list[plt.Figure]:
     axes[0].set_ylabel("fraction of examples")
     bottom.legend(*axes[0].get_legend_handles_labels(), loc="outside right center")
     return [top, bottom]
+
+
+# ----------------------------------------------------------------------------- explorer views
+def _finals(run: RunResult, keys: tuple[str, ...]) -> dict[str, Any]:
+    return {k: run.final[k] for k in keys if k in run.final}
+
+
+def _view_fig1(run: RunResult, axes: Any) -> dict[str, Any]:
+    """Figure 1's panels for one run: (a, b) train and test accuracy, (d) first step learned."""
+    step, noise = run.arrays["step"], float(run.config.get("noise", 0.0))
+    axes[0].plot(step, run.arrays["train_acc"], color=SPLIT_COLORS["train"],
+                 label="train (noisy labels)" if noise else "train")
+    axes[0].plot(step, run.arrays["test_acc"], color=SPLIT_COLORS["test"], label="test")
+    axes[0].set_title("(a, b) accuracy")
+    axes[0].set_ylim(-0.02, 1.02)
+    axes[0].legend()
+    groups = ("pristine", "corrupt") if 0 < noise < 1 else ("all",)
+    for g in groups:
+        name = g if g != "all" else ("pristine" if noise == 0 else "corrupt")
+        axes[1].plot(step, learned_curve(run, g, first=True), color=GROUP_COLORS[name], label=name)
+    axes[1].set_title("(d) first step learned (cumulative)")
+    axes[1].set_ylim(-0.02, 1.02)
+    axes[1].legend()
+    for ax in axes:
+        step_axis(ax, step)
+    return _finals(run, ("train_acc", "test_acc", "train_loss", "test_loss"))
+
+
+def _view_worlds(run: RunResult, axes: Any, fig3: bool) -> dict[str, Any]:
+    """Figure 2 (f_p, f_c) or Figure 3 (i_p, i_c) for one run: the actual designation and the first null world."""
+    if fig3:
+        c = contributions(run)
+        step, p, q, names = c["step"], c["i_p"], c["i_c"], ("$i^p_t$ (pristine)", "$i^c_t$ (corrupt)")
+    else:
+        step, f = run.arrays["step"], fractions(run.arrays["inner"])
+        p, q, names = f, 1 - f, ("$f^p_t$ (pristine)", "$f^c_t$ (corrupt)")
+    for w, ax in enumerate(axes[: p.shape[1]]):
+        ax.plot(step, p[:, w], color=PRISTINE, marker="." if fig3 else None, label=names[0])
+        ax.plot(step, q[:, w], color=CORRUPT, marker="." if fig3 else None, label=names[1])
+        ax.set_title(_world_label(w) + (" designation" if w == 0 else " world"))
+        if fig3:
+            ax.set_xlabel("training step")
+        else:
+            step_axis(ax, step)
+            ax.axhline(0.5, color="0.75", lw=0.6)
+    axes[0].legend()
+    return _finals(run, ("f_p_first", "f_p_last", "pristine_fraction", "train_acc", "test_acc"))
+
+
+def _view_fig4(run: RunResult, axes: Any) -> dict[str, Any]:
+    """Figure 4's grid cell for one run: train, test, overfit and the proper accuracy; the losses."""
+    step, noise = run.arrays["step"], float(run.config.get("noise", 0.0))
+    for key, color, label in (("train_acc", SPLIT_COLORS["train"], "ta (train, noisy labels)" if noise else "ta (train)"),
+                              ("test_acc", SPLIT_COLORS["test"], "va (test)"),
+                              ("overfit", GROUP_COLORS["overfit"], "overfit")):
+        axes[0].plot(step, run.arrays[key], color=color, label=label)
+    if "proper_acc" in run.final:
+        axes[0].axhline(run.final["proper_acc"], color="0.4", ls="--", lw=1, label="proper accuracy")
+    axes[0].set_ylim(-0.1, 1.05)
+    axes[0].set_title("the grid cell: accuracy")
+    axes[0].legend()
+    for key, color, label in (("train_loss", SPLIT_COLORS["train"], "train"), ("test_loss", SPLIT_COLORS["test"], "test")):
+        if key in run.arrays and len(run.arrays[key]) == len(step):
+            axes[1].plot(step, run.arrays[key], color=color, label=label)
+    axes[1].set_title("loss")
+    if axes[1].lines:
+        axes[1].legend()
+    for ax in axes:
+        step_axis(ax, step)
+    return _finals(run, ("train_acc", "test_acc", "overfit", "proper_acc"))
+
+
+def _register_views() -> None:
+    from cgh_lib.book.explorer import panel_view, register_view
+
+    register_view(panel_view(_view_fig1), "cg2020-fig1")
+    register_view(panel_view(lambda r, a: _view_worlds(r, a, False)), "cg2020-fig2")
+    register_view(panel_view(lambda r, a: _view_worlds(r, a, True)), "cg2020-fig3")
+    register_view(panel_view(_view_fig4), "cg2020-fig4")
+
+
+_register_views()

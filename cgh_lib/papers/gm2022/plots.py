@@ -135,3 +135,35 @@ def fig3_profile_line(profile: str, runs_by_seed: dict[int, dict[tuple[str, floa
         parts.append(f"{a}: {model} on {r.provenance.get('data')}, {length}; coherence on {c['m_train']:,} train / "
                      f"{c['m_test']:,} test examples; seeds {', '.join(map(str, seeds))}")
     return " | ".join(parts)
+
+
+# ----------------------------------------------------------------------------- explorer view
+def _view_coherence(run: RunResult, axes: Any) -> dict[str, Any]:
+    """Figure 3's quantities for one run: alpha/alpha_perp on the train and test samples, and each
+    layer's m * alpha (train sample), against the training step."""
+    cv = curves(run)
+    for split, d, m in (("train", cv.train, cv.m_train), ("test", cv.test, cv.m_test)):
+        axes[0].plot(cv.step, d["ratio"], label=f"{split} sample (m = {m:,})", **SPLIT_STYLE[split])
+    axes[0].set_title(r"coherence $\alpha/\alpha_\perp$")
+    for j, name in enumerate(cv.layers):
+        axes[1].plot(cv.step, cv.m_train * cv.train[f"layer{j:03d}_alpha"], label=name or "(top)")
+    axes[1].set_title(r"per layer: $m\,\alpha_\ell$ (train sample)")
+    for ax in axes:
+        ax.set_xscale("symlog", linthresh=1)
+        ax.set_yscale("log")
+        ax.axhline(1, color="0.5", lw=0.8, ls=":")
+        ax.set_xlabel("training step")
+        ax.legend(ncol=1 if len(ax.lines) < 5 else 2)
+    ga, gl = measured_gap(run)
+    return {"mean alpha (train sample)": float(np.nanmean(cv.train["alpha"])),
+            "final alpha/alpha_perp (train sample)": float(cv.train["ratio"][-1]),
+            "gap: train - test accuracy": ga, "gap: test - train loss": gl}
+
+
+def _register_views() -> None:
+    from cgh_lib.book.explorer import panel_view, register_view
+
+    register_view(panel_view(_view_coherence), "gm-fig3")
+
+
+_register_views()

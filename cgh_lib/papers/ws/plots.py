@@ -208,5 +208,44 @@ def run_label(key: Any) -> str:
     return ", ".join(out)
 
 
+# ----------------------------------------------------------------------------- explorer views
+def _view_run(run: RunResult, axes: Any) -> dict[str, Any]:
+    """A WS run as its figure draws it: train (solid) / test (dashed) accuracy in the method's colour,
+    then pristine (solid) / corrupt (dashed) accuracy on the training set (or the loss without noise)."""
+    a, agg = run.arrays, str(run.config.get("aggregator", "sgd"))
+    by = "epoch" if run.config.get("epochs") and "epoch" in a and len(a["epoch"]) else "step"
+    x, col = a[by], METHOD_COLORS.get(agg, METHOD_COLORS["sgd"])
+    noisy = bool(run.config.get("noise"))
+    axes[0].plot(x, a["train_acc"], color=col, label="train (noisy labels)" if noisy else "train")
+    axes[0].plot(x, a["test_acc"], color=col, ls="--", label="test")
+    axes[0].set_title(f"{method_label(agg)}: accuracy")
+    axes[0].set_ylim(-0.02, 1.02)
+    if noisy and "pristine_acc" in a and np.isfinite(a["pristine_acc"]).any():
+        axes[1].plot(x, a["pristine_acc"], color=GROUP_COLORS["pristine"], label="pristine")
+        axes[1].plot(x, a["corrupt_acc"], color=GROUP_COLORS["corrupt"], ls="--", label="corrupt")
+        axes[1].set_title("training set: pristine vs corrupt")
+        axes[1].set_ylim(-0.02, 1.02)
+    else:
+        axes[1].plot(x, a["train_loss"], color=col, label="train")
+        if "test_loss" in a:
+            axes[1].plot(x, a["test_loss"], color=col, ls="--", label="test")
+        axes[1].set_title("loss")
+    for ax in axes:
+        _xaxis(ax, by)
+        ax.legend()
+    keys = ("train_acc", "test_acc", "pristine_acc", "corrupt_acc", "train_loss")
+    return {k: run.final[k] for k in keys if k in run.final}
+
+
+def _register_views() -> None:
+    from cgh_lib.book.explorer import panel_view, register_view
+
+    register_view(panel_view(_view_run), "ws-fig1", "ws-fig2", "ws-fig3", "ws-fig6", "ws-fig7", "ws-fig8",
+                  "ws-rm3-batch", "gm-fig4")
+
+
+_register_views()
+
+
 __all__ = ["ws_stamp", "label_noise_figure", "aggregator_figure", "pristine_corrupt_figure", "winsorize_figure",
            "rm3_batch_figure", "finals_table", "run_label", "stamp"]

@@ -1,6 +1,7 @@
 """Drive the built site in headless Chromium (Selenium): the browser tests and the README screenshot.
 
     python tools/browser.py screenshot [PAGE] [OUT]   # default: cg2020-fig4's page -> docs/book-page.png
+    python tools/browser.py check [SITE]              # every page read at 1280 px: what a reader cannot read
 
 Uses Debian's ``chromium`` and ``chromium-driver`` (``/usr/bin/chromium``,
 ``/usr/bin/chromedriver``; ``.ci/run`` installs them when missing). The site is
@@ -124,11 +125,90 @@ def requested_urls(driver: Any) -> list[str]:
     return urls
 
 
-def screenshot(page: str = "book/figures/cg2020_fig4_winsorized.html", out: Path | None = None) -> Path:
+# what `check_page` enforces (the figures' smallest font is plotting.MIN_FONT_PT at plotting.DPI)
+MIN_FONT_PX = 9.0
+FIGURE_MIN_FONT_IMAGE_PX = 9.0 * 100 / 72   # MIN_FONT_PT * DPI / 72, in the PNG's own pixels
+MAX_PAGE_PX = 25_000
+ABSOLUTE_PATH = r"(?<![\w.:/~-])/(?:home|tmp|work|root|usr|opt|var|mnt|srv|Users|private)/[\w.-]+"
+
+_PAGE_CHECK_JS = """
+const out = {height: document.documentElement.scrollHeight, small: [], overflow: [], empty: [], explorers: 0};
+const visible = e => e.offsetParent !== null && e.getClientRects().length > 0;
+document.querySelectorAll('.cell_output img, .cgh-view img').forEach(img => {
+  if (!visible(img) || !img.naturalWidth) return;
+  const scale = img.getBoundingClientRect().width / img.naturalWidth;
+  const px = arguments[0] * scale;
+  if (px < arguments[1]) out.small.push((img.getAttribute('alt') || img.src.slice(-40)) + ': ' + px.toFixed(1) + ' px');
+});
+document.querySelectorAll('table').forEach(t => {
+  if (!visible(t)) return;
+  const box = t.closest('.bd-article, article, main') || document.body;
+  const right = t.getBoundingClientRect().right, limit = box.getBoundingClientRect().right;
+  const wrap = t.parentElement;
+  const cut = wrap && wrap.scrollWidth > wrap.clientWidth + 1 && getComputedStyle(wrap).overflowX !== 'visible';
+  if (right > limit + 1 || cut || t.scrollWidth > t.clientWidth + 1)
+    out.overflow.push((t.innerText || '').slice(0, 40).replace(/\s+/g, ' ') + ': ' + Math.round(t.scrollWidth) + ' px');
+});
+document.querySelectorAll('.widget-vbox').forEach(b => {
+  if (!visible(b) || !b.querySelector('.widget-toggle-buttons') || b.parentElement.closest('.widget-vbox')) return;
+  out.explorers += 1;
+  const views = Array.from(b.querySelectorAll('.cgh-view')).filter(visible);
+  if (!views.length || views.some(v => !v.querySelector('img')))
+    out.empty.push((b.innerText || '').slice(0, 60).replace(/\s+/g, ' '));
+});
+return out;
+"""
+
+
+def check_page(driver: Any, page_source: str = "") -> list[str]:
+    """What a reader at 1280 px cannot read on the loaded page: figure text under 9 px, a table cut
+    at the column's edge, an explorer showing no data, a page over 25,000 px, an absolute path."""
+    import re
+
+    r = driver.execute_script(_PAGE_CHECK_JS, FIGURE_MIN_FONT_IMAGE_PX, MIN_FONT_PX)
+    problems = [f"figure text under {MIN_FONT_PX:g} px: {s}" for s in r["small"][:3]]
+    problems += [f"table wider than the column: {s}" for s in r["overflow"][:3]]
+    problems += [f"explorer with no data in view: {s}" for s in r["empty"][:3]]
+    if r["height"] > MAX_PAGE_PX:
+        problems.append(f"page {r['height']:,} px tall (> {MAX_PAGE_PX:,})")
+    paths = sorted(set(re.findall(ABSOLUTE_PATH, page_source or driver.page_source)))
+    if paths:
+        problems.append(f"absolute paths: {paths[:3]}")
+    return problems
+
+
+def explorer_moves(driver: Any) -> list[str]:
+    """Click every control of every explorer on the page, one move from its default and back:
+    the views that show no figure (a control with one value is not clicked)."""
+    import time
+
+    from selenium.webdriver.common.by import By
+
+    bad = []
+    groups = [g for g in driver.find_elements(By.CSS_SELECTOR, ".widget-toggle-buttons") if g.is_displayed()]
+    for g in groups:
+        buttons = g.find_elements(By.CSS_SELECTOR, ".widget-toggle-button")
+        if len(buttons) < 2 or not g.is_displayed():
+            continue
+        for b in buttons[1:]:
+            b.click()
+            time.sleep(0.2)
+            shown = driver.execute_script(
+                "return Array.from(document.querySelectorAll('.cgh-view')).filter(v => v.offsetParent !== null)"
+                ".map(v => !!v.querySelector('img'))")
+            if not shown or not all(shown):
+                bad.append(f"{b.text} -> no figure")
+        buttons[0].click()
+        time.sleep(0.2)
+    return bad
+
+
+def screenshot(page: str = "book/figures/cg2020_fig4_winsorized.html", out: Path | None = None,
+               root: Path = HTML) -> Path:
     """Screenshot a page of the built site, scrolled to its figure (the README's picture)."""
     out = out or REPO / "docs" / "book-page.png"
     out.parent.mkdir(parents=True, exist_ok=True)
-    with serve() as base, chromium() as driver:
+    with serve(root) as base, chromium() as driver:
         load(driver, base + page, settle_s=2.0)
         # start at the figure: it, its provenance caption and the explorer below it
         driver.execute_script("const i = document.querySelector('.cell_output img');"
@@ -137,12 +217,29 @@ def screenshot(page: str = "book/figures/cg2020_fig4_winsorized.html", out: Path
     return out
 
 
+def check_site(html: Path = HTML) -> dict[str, list[str]]:
+    """`check_page` and `explorer_moves` on every page of a built site: {page: problems}."""
+    pages = ["index.html"] + sorted(str(p.relative_to(html)) for p in (html / "book").rglob("*.html"))
+    out = {}
+    with serve(html) as base, chromium() as driver:
+        for page in pages:
+            load(driver, base + page)
+            out[page] = check_page(driver, (html / page).read_text(errors="replace")) + explorer_moves(driver)
+    return out
+
+
 if __name__ == "__main__":
-    if len(sys.argv) < 2 or sys.argv[1] != "screenshot":
+    if len(sys.argv) < 2 or sys.argv[1] not in ("screenshot", "check"):
         sys.exit(__doc__)
     why = available()
     if why:
         sys.exit(why)
+    if sys.argv[1] == "check":
+        site = Path(sys.argv[2]) if len(sys.argv) > 2 else HTML
+        found = {p: v for p, v in check_site(site).items() if v}
+        for p, v in found.items():
+            print(f"{p}:\n  " + "\n  ".join(v))
+        sys.exit(1 if found else 0)
     if not (HTML / "index.html").exists():
         sys.exit("no built site in _build/html: run `cgh book` first")
     args = sys.argv[2:]

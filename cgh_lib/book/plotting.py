@@ -38,18 +38,20 @@ MAX_WIDTH_IN = 9.6      # widest figure: 9 pt at 100 dpi stays >= 9 px when scal
 DPI = 100               # the inline backend's figure.dpi
 
 _PAL = sns.color_palette("colorblind")
-METHOD_COLORS: dict[str, Any] = {"sgd": _PAL[7], "rm3": _PAL[3], "ra3": _PAL[0], "m3": _PAL[2],
+_BASELINE = (0.25, 0.25, 0.25)  # plain SGD, the baseline every method is compared with: dark grey
+METHOD_COLORS: dict[str, Any] = {"sgd": _BASELINE, "rm3": _PAL[3], "ra3": _PAL[0], "m3": _PAL[2],
                                  "winsorized": _PAL[4]}
 SPLIT_COLORS: dict[str, Any] = {"train": _PAL[4], "test": _PAL[1]}
 GROUP_COLORS: dict[str, Any] = {"pristine": _PAL[0], "corrupt": _PAL[3], "overfit": _PAL[3],
-                                "full": _PAL[7], "easy": _PAL[2], "hard": _PAL[3]}
+                                "full": _BASELINE, "easy": _PAL[2], "hard": _PAL[3]}
 METHOD_LABELS = {"sgd": "SGD", "rm3": "RM3", "ra3": "RA3", "m3": "M3", "winsorized": "winsorized SGD"}
 _NOISE_MAP = sns.color_palette("crest", as_cmap=True)
 
 STYLE = {"font.size": 10.5, "axes.titlesize": 11, "axes.labelsize": 10.5, "xtick.labelsize": 9.5,
          "ytick.labelsize": 9.5, "legend.fontsize": 9, "legend.title_fontsize": 9.5, "figure.titlesize": 12,
          "figure.dpi": DPI, "savefig.dpi": DPI, "axes.grid": True, "grid.alpha": 0.35,
-         "axes.spines.top": False, "axes.spines.right": False, "legend.frameon": False}
+         "axes.spines.top": False, "axes.spines.right": False, "legend.frameon": True,
+         "legend.framealpha": 0.85, "legend.edgecolor": "none"}
 
 
 def apply_style() -> None:

@@ -59,11 +59,11 @@ def fig5a(table: Any, classify_runs: list[RunResult], title: str) -> plt.Figure:
                 label="ours, independent runs")
     axes[1].set_ylabel("share of training examples")
     axes[1].set_title("(b) examples per difficulty")
-    for ax, loc in zip(axes[:2], ("lower left", "upper center")):
+    for ax in axes[:2]:
         ax.set_xlabel("difficulty")
         ax.set_xticks(d)
         ax.grid(alpha=0.3, axis="y")
-        ax.legend(loc=loc, framealpha=0.9)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=1)
     for r in classify_runs:
         a = r.arrays
         axes[2].plot(a["step"], a["train_acc"], lw=1.0, marker=".", ms=3, label=f"seed {r.config['seed']}")

@@ -20,6 +20,8 @@ SHARED_DATA = (REPO.parent / "shared" / "data").resolve()
 # and inherited by the `cgh` subprocesses the tests start.
 BOOK_DIR = Path(tempfile.mkdtemp(prefix="cgh-test-book-")).resolve()
 os.environ["CGH_BOOK_DIR"] = str(BOOK_DIR)
+# a figure a notebook shows with text under 9 px at 1280 px fails that notebook (plotting.stamp)
+os.environ["CGH_CHECK_FONTS"] = "1"
 
 
 def pytest_sessionfinish(session, exitstatus):

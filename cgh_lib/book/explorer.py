@@ -176,6 +176,8 @@ def panel_view(draw: Draw) -> View:
     def view(title: str, run: RunResult) -> str:
         fig, axes = _canvas()
         finals = draw(run, axes)
+        if not run.config.get("noise"):  # no label noise: the training labels are the true ones
+            finals = {("training accuracy" if k == "train_acc" else k): v for k, v in finals.items()}
         has_data = any(ax.lines or ax.collections or ax.patches for ax in axes)
         fig.suptitle(title, fontsize=10.5)
         if not has_data:

@@ -15,7 +15,7 @@ it for every text of a figure; figures keep at most 3 panels per row and
 Colours. A method (SGD, RM3, M3, ...), a split (train, test) and a label noise
 level have the same colour on every page: `METHOD_COLORS`, `SPLIT_COLORS` and
 `noise_color` (a fixed map of the level, not of its position in a figure), all
-from seaborn's colour-blind palette and its ``crest`` map.
+from seaborn's colour-blind palette and the ``viridis`` map.
 """
 
 from __future__ import annotations
@@ -42,10 +42,10 @@ _BASELINE = (0.25, 0.25, 0.25)  # plain SGD, the baseline every method is compar
 METHOD_COLORS: dict[str, Any] = {"sgd": _BASELINE, "rm3": _PAL[3], "ra3": _PAL[0], "m3": _PAL[2],
                                  "winsorized": _PAL[4]}
 SPLIT_COLORS: dict[str, Any] = {"train": _PAL[4], "test": _PAL[1]}
-GROUP_COLORS: dict[str, Any] = {"pristine": _PAL[0], "corrupt": _PAL[3], "overfit": _PAL[3],
+GROUP_COLORS: dict[str, Any] = {"pristine": _PAL[0], "corrupt": _PAL[3], "overfit": _PAL[9],
                                 "full": _BASELINE, "easy": _PAL[2], "hard": _PAL[3]}
 METHOD_LABELS = {"sgd": "SGD", "rm3": "RM3", "ra3": "RA3", "m3": "M3", "winsorized": "winsorized SGD"}
-_NOISE_MAP = sns.color_palette("crest", as_cmap=True)
+_NOISE_MAP = sns.color_palette("viridis", as_cmap=True)
 
 STYLE = {"font.size": 10.5, "axes.titlesize": 11, "axes.labelsize": 10.5, "xtick.labelsize": 9.5,
          "ytick.labelsize": 9.5, "legend.fontsize": 9, "legend.title_fontsize": 9.5, "figure.titlesize": 12,
@@ -64,8 +64,8 @@ apply_style()
 
 
 def noise_color(level: float) -> Any:
-    """The colour of a label noise level, the same on every page (0% light, 100% dark)."""
-    return _NOISE_MAP(0.15 + 0.8 * float(level))
+    """The colour of a label noise level, the same on every page (0% green, 100% dark purple)."""
+    return _NOISE_MAP(0.8 - 0.8 * float(level))
 
 
 def noise_colors(levels: Sequence[float]) -> dict[float, Any]:

@@ -142,12 +142,13 @@ document.querySelectorAll('.cell_output img, .cgh-view img').forEach(img => {
 });
 document.querySelectorAll('table').forEach(t => {
   if (!visible(t)) return;
-  const box = t.closest('.bd-article, article, main') || document.body;
-  const right = t.getBoundingClientRect().right, limit = box.getBoundingClientRect().right;
-  const wrap = t.parentElement;
-  const cut = wrap && wrap.scrollWidth > wrap.clientWidth + 1 && getComputedStyle(wrap).overflowX !== 'visible';
-  if (right > limit + 1 || cut || t.scrollWidth > t.clientWidth + 1)
-    out.overflow.push((t.innerText || '').slice(0, 40).replace(/\s+/g, ' ') + ': ' + Math.round(t.scrollWidth) + ' px');
+  // the table's room: its cell (a full-width cell may extend past the text column), else the article
+  const box = t.closest('.tag_full-width, .full-width') || t.closest('.cell, .cgh-view') ||
+              t.closest('.bd-article, article, main') || document.body;
+  const right = Math.max(t.getBoundingClientRect().right, t.getBoundingClientRect().left + t.scrollWidth);
+  if (right > box.getBoundingClientRect().right + 1)
+    out.overflow.push((t.innerText || '').slice(0, 40).replace(/\s+/g, ' ') + ': ' + Math.round(t.scrollWidth) +
+                      ' px in ' + Math.round(box.getBoundingClientRect().width) + ' px');
 });
 document.querySelectorAll('.widget-vbox').forEach(b => {
   if (!visible(b) || !b.querySelector('.widget-toggle-buttons') || b.parentElement.closest('.widget-vbox')) return;
@@ -177,29 +178,38 @@ def check_page(driver: Any, page_source: str = "") -> list[str]:
     return problems
 
 
-def explorer_moves(driver: Any) -> list[str]:
-    """Click every control of every explorer on the page, one move from its default and back:
-    the views that show no figure (a control with one value is not clicked)."""
+_GROUPS_JS = ("return Array.from(document.querySelectorAll('.widget-toggle-buttons'))"
+              ".filter(g => g.offsetParent !== null)")
+_CLICK_JS = ("const g = Array.from(document.querySelectorAll('.widget-toggle-buttons'))"
+             ".filter(g => g.offsetParent !== null)[arguments[0]];"
+             "if (!g) return null; const b = g.querySelectorAll('.widget-toggle-button');"
+             "if (arguments[1] >= b.length) return null; b[arguments[1]].click();"
+             "return [b.length, (g.querySelector('.widget-label') || {}).innerText + ' ' + b[arguments[1]].innerText];")
+_SHOWN_JS = ("return Array.from(document.querySelectorAll('.cgh-view')).filter(v => v.offsetParent !== null)"
+             ".map(v => !!v.querySelector('img'))")
+
+
+def explorer_moves(driver: Any, pause_s: float = 0.15) -> list[str]:
+    """Click every control of every explorer on the page, one move from its default and back
+    (in page order; the controls are found again after each click, since a move shows other
+    controls): the moves that show no figure."""
     import time
 
-    from selenium.webdriver.common.by import By
-
     bad = []
-    groups = [g for g in driver.find_elements(By.CSS_SELECTOR, ".widget-toggle-buttons") if g.is_displayed()]
-    for g in groups:
-        buttons = g.find_elements(By.CSS_SELECTOR, ".widget-toggle-button")
-        if len(buttons) < 2 or not g.is_displayed():
-            continue
-        for b in buttons[1:]:
-            b.click()
-            time.sleep(0.2)
-            shown = driver.execute_script(
-                "return Array.from(document.querySelectorAll('.cgh-view')).filter(v => v.offsetParent !== null)"
-                ".map(v => !!v.querySelector('img'))")
+    for i in range(len(driver.execute_script(_GROUPS_JS))):
+        j, count = 1, 2
+        while j < count:
+            got = driver.execute_script(_CLICK_JS, i, j)
+            if got is None:
+                break
+            count, label = got
+            time.sleep(pause_s)
+            shown = driver.execute_script(_SHOWN_JS)
             if not shown or not all(shown):
-                bad.append(f"{b.text} -> no figure")
-        buttons[0].click()
-        time.sleep(0.2)
+                bad.append(f"explorer move {label.strip()}: no figure")
+            driver.execute_script(_CLICK_JS, i, 0)
+            time.sleep(pause_s)
+            j += 1
     return bad
 
 

@@ -169,7 +169,8 @@ def _check_figure_name(args: argparse.Namespace) -> None:
     """A figure id that no paper registers: one line, before anything heavy is imported."""
     from cgh_lib.book import catalog
 
-    ids = catalog.figure_ids()
+    registry = sys.modules.get("cgh_lib.book.registry")  # already imported (with torch): it knows every figure
+    ids = list(registry.figures()) if registry is not None else catalog.figure_ids()
     name = getattr(args, "figure", None)
     if ids is not None and isinstance(name, str) and name not in ids:
         from cgh_lib.errors import choice_error

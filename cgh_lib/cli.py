@@ -51,7 +51,13 @@ def cmd_figure(a: argparse.Namespace) -> int:
     from cgh_lib.book.build import execute_figure
     from cgh_lib.store.config import parse_kv
 
-    out = execute_figure(a.figure, a.profile, parse_kv(a.param), progress=not a.no_progress)
+    params = parse_kv(a.param)
+    if a.data_root is not None:
+        if params.get("data_root", a.data_root) != a.data_root:
+            raise UserError(f"--data-root {a.data_root!r} and -p data_root={params['data_root']!r} disagree; "
+                            "accepted: one of them")
+        params["data_root"] = a.data_root
+    out = execute_figure(a.figure, a.profile, params, progress=not a.no_progress)
     print(out)
     return 0
 
@@ -68,9 +74,15 @@ def cmd_book(a: argparse.Namespace) -> int:
 
 
 def cmd_list(a: argparse.Namespace) -> int:
-    from cgh_lib.book.build import list_figures
+    from cgh_lib.book import catalog
 
-    rows = list_figures()
+    specs = catalog.figure_specs()  # read from the sources: no paper (and no torch) is imported
+    if specs is None:
+        from cgh_lib.book.build import list_figures
+
+        rows = list_figures()
+    else:
+        rows = catalog.list_rows(specs)
     print(f"{'figure':<16} {'profile':<8} {'last executed':<27} {'up to date':<10} notebook")
     for r in rows:
         print(f"{r['figure']:<16} {r['profile']:<8} {r['executed_at']:<27} {str(r['up_to_date']).lower():<10} "
@@ -139,7 +151,34 @@ def cmd_claims(a: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _figure_epilog(argv: Sequence[str]) -> str:
+    """The end of `cgh figure --help`: the figures, or with a figure id, that figure's parameters
+    (read from its notebook, so no paper is imported)."""
+    from cgh_lib.book import catalog
+
+    specs = catalog.figure_specs() or []
+    ids = {s.id: s for s in specs}
+    rest = list(argv[1:]) if argv and argv[0] == "figure" else []
+    chosen = next((a for a in rest if a in ids), None)
+    if chosen:
+        return catalog.parameters_help(ids[chosen])
+    return "figures: " + ", ".join(ids) + "\n`cgh figure ID --help` lists a figure's parameters."
+
+
+def _check_figure_name(args: argparse.Namespace) -> None:
+    """A figure id that no paper registers: one line, before anything heavy is imported."""
+    from cgh_lib.book import catalog
+
+    registry = sys.modules.get("cgh_lib.book.registry")  # already imported (with torch): it knows every figure
+    ids = list(registry.figures()) if registry is not None else catalog.figure_ids()
+    name = getattr(args, "figure", None)
+    if ids is not None and isinstance(name, str) and name not in ids:
+        from cgh_lib.errors import choice_error
+
+        raise choice_error("figure", name, ids)
+
+
+def build_parser(figure_epilog: str | None = None) -> argparse.ArgumentParser:
     p = _Parser(prog="cgh", description="Coherent Gradients book: runs, figures, site.")
     sub = p.add_subparsers(dest="command", parser_class=_Parser, required=True)
     r = sub.add_parser("run", help="train one configured run (cached by config hash)")
@@ -153,10 +192,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--checkpoint-every-steps", type=int, default=0, help="also checkpoint every N steps")
     r.add_argument("--no-progress", action="store_true")
     r.set_defaults(fn=cmd_run)
-    f = sub.add_parser("figure", help="execute a figure notebook with papermill")
-    f.add_argument("figure")
-    f.add_argument("--profile", default="smoke")
+    f = sub.add_parser("figure", help="execute a figure notebook with papermill",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=figure_epilog)
+    f.add_argument("figure", help="a figure id (`cgh list`); `cgh figure ID --help` lists its parameters")
+    f.add_argument("--profile", default="smoke", help="smoke, small, large or paper (default: smoke)")
     f.add_argument("-p", "--param", action="append", metavar="KEY=VALUE", help="notebook parameter")
+    f.add_argument("--data-root", default=None,
+                   help="dataset folder, the same as -p data_root=... (default: $CGH_DATA, then download)")
     f.add_argument("--no-progress", action="store_true")
     f.set_defaults(fn=cmd_figure)
     b = sub.add_parser("book", help="render every figure and build the site (default: from the stored runs)")
@@ -225,7 +267,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError:  # not the main thread
         pass
     try:
-        args = build_parser().parse_args(argv)
+        argv = sys.argv[1:] if argv is None else list(argv)
+        wants_help = argv[:1] == ["figure"] and ("-h" in argv or "--help" in argv)
+        args = build_parser(_figure_epilog(argv) if wants_help else None).parse_args(argv)
+        if args.command in ("figure", "sweep"):
+            _check_figure_name(args)
         if getattr(args, "profile", None) is not None:
             from cgh_lib.store.experiments import check_profile
             check_profile(args.profile)

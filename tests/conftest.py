@@ -7,11 +7,25 @@ import subprocess
 import sys
 from pathlib import Path
 
+import shutil
+import tempfile
+
 import pytest
 import torch
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = (REPO.parent / "shared" / "data").resolve()
+# Every executed copy, generated page and site a test makes goes here, never into the reader's
+# book/figures or _build/html. Set before any test module imports cgh_lib (which reads it once),
+# and inherited by the `cgh` subprocesses the tests start.
+BOOK_DIR = Path(tempfile.mkdtemp(prefix="cgh-test-book-")).resolve()
+os.environ["CGH_BOOK_DIR"] = str(BOOK_DIR)
+# a figure a notebook shows with text under 9 px at 1280 px fails that notebook (plotting.stamp)
+os.environ["CGH_CHECK_FONTS"] = "1"
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(BOOK_DIR, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)
@@ -57,8 +71,6 @@ def env_with(**kw: str) -> dict[str, str]:
 def smoke_runs(tmp_path_factory) -> Path:
     """A copy of the committed run store (the smoke runs in it make the smoke book train nothing,
     and a copy keeps runs/ untouched whatever a test builds)."""
-    import shutil
-
     dest = tmp_path_factory.mktemp("store") / "runs"
     shutil.copytree(REPO / "runs", dest, ignore=shutil.ignore_patterns("_ckpt"))
     return dest
@@ -66,9 +78,9 @@ def smoke_runs(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def smoke_site(smoke_runs) -> Path:
-    """The smoke book, built once per session: ``_build/html``."""
+    """The smoke book, built once per session into the tests' book folder (``$CGH_BOOK_DIR/_build/html``)."""
     r = subprocess.run([sys.executable, "-m", "cgh_lib", "book", "--profile", "smoke", "--no-progress"],
                        cwd=REPO, capture_output=True, text=True, timeout=1800,
                        env=env_with(CGH_RUNS=str(smoke_runs), CGH_NO_DOWNLOAD="1"))
     assert r.returncode == 0, r.stderr[-3000:]
-    return REPO / "_build" / "html"
+    return BOOK_DIR / "_build" / "html"

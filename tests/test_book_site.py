@@ -110,47 +110,66 @@ def _run(acc: float) -> RunResult:
                                             "test_acc": np.linspace(0, acc / 2, 4)}, path=Path("."))
 
 
-def test_explorer_has_one_view_per_run_and_links_controls_client_side():
+def _walk(node, choice=None):
+    """The leaf an explorer shows when every toggle is at its default, except those in ``choice``
+    ({id(toggle): index}); returns (leaf HTML, toggles passed on the way)."""
+    import ipywidgets as widgets
+
+    choice = choice or {}
+    passed = []
+    while not isinstance(node, widgets.HTML) or isinstance(node, widgets.VBox):
+        if isinstance(node, widgets.VBox):
+            kids = list(node.children)
+            toggle = next((k for k in kids if isinstance(k, widgets.ToggleButtons)), None)
+            if toggle is not None:
+                passed.append(toggle)
+                rest = kids[kids.index(toggle) + 1]
+                node = rest.children[choice.get(id(toggle), 0)] if isinstance(rest, widgets.Stack) else rest
+            else:
+                node = kids[-1]
+        elif isinstance(node, widgets.Stack):
+            node = node.children[0]
+        else:
+            break
+    return node.value, passed
+
+
+def _single_moves(box):
+    """Every view reachable from the default by moving one control: (label, leaf HTML)."""
+    out = []
+    _, toggles = _walk(box)
+    out.append(("default", _walk(box)[0]))
+    for t in toggles:
+        for j in range(1, len(t.options)):
+            out.append((f"{t.description}={t.options[j][0]}", _walk(box, {id(t): j})[0]))
+    return out
+
+
+def test_explorer_offers_only_values_that_exist_and_links_controls_client_side():
     import ipywidgets as widgets
 
     runs = {("sgd", 0.0): _run(0.9), ("sgd", 0.5): _run(0.7), ("m3", 0.0): _run(0.8)}
     box = explorer.explorer(runs, ["aggregator", "noise"])
-    toggles = [w for w in box.children if isinstance(w, widgets.ToggleButtons)]
-    assert [t.description for t in toggles] == ["aggregator", "noise"]
-    outer = box.children[-1]
-    assert isinstance(outer, widgets.Stack) and len(outer.children) == 2
-    leaves = [leaf for inner in outer.children for leaf in inner.children]
-    assert len(leaves) == 4
-    assert sum("No stored run" in leaf.value for leaf in leaves) == 1  # (m3, 0.5) was not run
-    assert sum("data:image/png;base64," in leaf.value for leaf in leaves) == 3
-    links = box.links
-    assert any(link.source[0] is toggles[0] and link.target[0] is outer for link in links)
-    assert any(link.source[0] is toggles[1] and link.target[0] is outer.children[1] for link in links)
+    assert [t.description for t in box.toggles][:1] == ["aggregator"]
+    views = _single_moves(box)
+    assert len(views) == 2 and all("data:image/png;base64," in v for _, v in views)  # M3 (first) offers 0% only
+    options = {tuple(o[0] for o in t.options) for t in box.toggles if t.description == "noise"}
+    assert options == {("0%", "50%"), ("0%",)}
+    assert all(isinstance(link.target[0], widgets.Stack) for link in box.links)
+    assert {id(link.source[0]) for link in box.links} <= {id(t) for t in box.toggles}
 
 
 def test_explorer_drops_controls_with_one_value():
-    import ipywidgets as widgets
-
     box = explorer.explorer({("sgd", 0.0, 0): _run(0.9), ("sgd", 0.5, 0): _run(0.5)},
                             ["aggregator", "noise", "s"])
-    toggles = [w for w in box.children if isinstance(w, widgets.ToggleButtons)]
-    assert [t.description for t in toggles] == ["noise"]
-    assert [o[0] for o in toggles[0].options] == ["0%", "50%"]
-
-
-def _leaf(box, *indices):
-    """The view an explorer shows with its controls set to ``indices`` (nested stacks)."""
-    node = box.children[-1]
-    for i in indices:
-        node = node.children[i]
-    return node.value
+    assert [t.description for t in box.toggles] == ["noise"]
+    assert [o[0] for o in box.toggles[0].options] == ["0%", "50%"]
 
 
 def test_figure_explorer_adds_seed_and_stored_profiles_without_training(tmp_path, monkeypatch):
     """The explorer of a smoke page also offers the small runs that are stored (seeds 0 and 2 of two
-    noise levels here), keyed by their stored configs; it reads the store and trains nothing."""
-    import ipywidgets as widgets
-
+    noise levels here), keyed by their stored configs; under small it offers only those; it reads the
+    store and trains nothing."""
     from cgh_lib.book.registry import get_figure
 
     monkeypatch.setenv("CGH_RUNS", str(tmp_path))
@@ -163,18 +182,19 @@ def test_figure_explorer_adds_seed_and_stored_profiles_without_training(tmp_path
     for c in small:
         _store_run(store, c)
     before = sorted(p.name for p in tmp_path.rglob("result.json"))
-    box = explorer.figure_explorer("cg2020-fig1", "smoke", [store.load(c) for c in smoke], ["noise"])
+    box = explorer.figure_explorer("cg2020-fig1", "smoke", [store.load(c) for c in smoke], ["noise"],
+                                   view=explorer.curves_view)
     assert sorted(p.name for p in tmp_path.rglob("result.json")) == before
-    toggles = {t.description: [o[0] for o in t.options] for t in box.children if isinstance(t, widgets.ToggleButtons)}
-    assert toggles == {"profile": ["smoke", "small"], "noise": ["0%", "25%", "50%", "75%", "100%"],
-                       "seed": ["0", "2"]}
-    assert "profile small, noise 50%, seed 2" in _leaf(box, 1, 2, 1) and "data:image/png" in _leaf(box, 1, 2, 1)
-    assert "No stored run" in _leaf(box, 1, 1, 0)   # small, 25%: not stored
-    assert "No stored run" in _leaf(box, 0, 2, 1)   # smoke has seed 0 only
-    assert "data:image/png" in _leaf(box, 0, 4, 0)
-    assert not any(isinstance(w, widgets.ToggleButtons) and w.description == "profile"
-                   for w in explorer.figure_explorer("cg2020-fig1", "smoke", [store.load(c) for c in smoke],
-                                                     ["noise"], other_profiles=False).children)
+    options = {(t.description, tuple(o[0] for o in t.options)) for t in box.toggles}
+    assert options == {("profile", ("smoke", "small")), ("noise", ("0%", "25%", "50%", "75%", "100%")),
+                       ("noise", ("0%", "50%")), ("seed", ("0", "2")), ("seed", ("0",))}
+    profile = next(t for t in box.toggles if t.description == "profile")
+    leaf, _ = _walk(box, {id(profile): 1})
+    assert "profile small, noise 0%, seed 0" in leaf and "data:image/png" in leaf
+    assert all("data:image/png" in v for _, v in _single_moves(box))
+    box = explorer.figure_explorer("cg2020-fig1", "smoke", [store.load(c) for c in smoke], ["noise"],
+                                   other_profiles=False, view=explorer.curves_view)
+    assert "profile" not in {t.description for t in box.toggles}
 
 
 def test_figure_explorer_filters_and_names_values():
@@ -184,8 +204,56 @@ def test_figure_explorer_filters_and_names_values():
             for s, a in (("easy", "sgd"), ("hard", "sgd"), ("full", "rm3"))]
     box = explorer.figure_explorer("ws-fig4", "smoke", runs, [("training set", "subset", {"easy": "e-train"})],
                                    only={"experiment": "ws-easy-hard", "aggregator": "sgd"}, other_profiles=False)
-    (toggle,) = [w for w in box.children if hasattr(w, "options")]
+    (toggle,) = box.toggles
     assert toggle.description == "training set" and [o[0] for o in toggle.options] == ["e-train", "hard"]
+
+
+def _explorer_calls():
+    """Each figure notebook's `explore_figure(...)` call: (figure id, controls, only)."""
+    import ast
+    import json
+
+    from cgh_lib.book.registry import figures
+    from cgh_lib.papers.gm2022 import experiments as gm
+
+    out = []
+    for f in figures().values():
+        for c in json.loads(f.source.read_text())["cells"]:
+            src = "".join(c["source"])
+            if c["cell_type"] != "code" or "explore_figure(" not in src:
+                continue
+            call = next(n for n in ast.walk(ast.parse(src)) if isinstance(n, ast.Call)
+                        and getattr(n.func, "id", "") == "explore_figure")
+            ns = {"gm": gm}
+            controls = eval(compile(ast.Expression(call.args[3]), "<controls>", "eval"), ns)
+            only = next((eval(compile(ast.Expression(k.value), "<only>", "eval"), ns)
+                         for k in call.keywords if k.arg == "only"), None)
+            out.append((f.id, controls, only))
+    return out
+
+
+EXPLORERS = _explorer_calls()
+
+
+@pytest.mark.parametrize("fig_id, controls, only", EXPLORERS, ids=[e[0] for e in EXPLORERS])
+def test_every_explorer_move_shows_data(fig_id, controls, only, monkeypatch):
+    """Every explorer of the book, on the committed runs (smoke page, the other stored profiles
+    offered): the default view and every view one control move away from it show a figure."""
+    from cgh_lib.book.registry import get_figure
+    from cgh_lib.book.plotting import illegible
+
+    monkeypatch.setenv("CGH_RUNS", str(build.REPO_ROOT / "runs"))
+    store = RunStore(build.REPO_ROOT / "runs")
+    runs = [store.load(c) for c in get_figure(fig_id).configs("smoke")]
+    box = explorer.figure_explorer(fig_id, "smoke", [r for r in runs if r is not None], controls, only)
+    empty = [label for label, v in _single_moves(box) if "data:image/png" not in v]
+    assert not empty, f"{fig_id}: empty views after {empty}"
+    fig, _ = explorer._canvas()  # the views' canvas: fonts legible in a text column (~680 px)
+    fig.axes[0].plot([0, 1])
+    fig.axes[0].set_title("t")
+    fig.axes[0].legend(["x"])
+    assert not illegible(fig, column_px=680)
+    explorer._release_canvas()
 
 
 def test_run_browser_lists_runs_with_their_differences_and_figures(tmp_path):

@@ -85,7 +85,7 @@ def test_explorer_control_changes_the_view(smoke_site):
         assert before, "the explorer shows no view"
         buttons = driver.find_elements(By.CSS_SELECTOR, ".widget-toggle-button")
         assert len(buttons) >= 2, "the explorer has no controls"
-        target = next(b for b in buttons if "mod-active" not in (b.get_attribute("class") or ""))
+        target = next(b for b in buttons if b.is_displayed() and "mod-active" not in (b.get_attribute("class") or ""))
         target.click()  # no reload: the change is client-side
         time.sleep(1.0)
         after = _visible_view(driver)
@@ -115,7 +115,7 @@ def test_status_run_browser_and_dashboard_links_resolve(smoke_site):
 
 def test_no_page_contains_a_path_of_the_build_machine(smoke_site, smoke_runs):
     forbidden = {str(REPO), os.path.realpath(REPO), str(REPO.parent) + "/", sys.prefix, str(smoke_runs),
-                 str(Path.home()) + "/"}
+                 str(Path.home()) + "/", str(smoke_site.parent.parent)}
     found = []
     for f in list(smoke_site.rglob("*.html")) + list((smoke_site / "_sources").rglob("*.ipynb")):
         text = f.read_text(errors="replace")
@@ -131,6 +131,14 @@ def test_intro_page_names_the_build(smoke_site):
     assert "This build" in text and "commit" in text and "smoke" in text
 
 
+def test_pages_are_readable_at_1280px(smoke_site):
+    """Every page of the built site, read at 1280 px as a reader would: no figure text under 9 px,
+    no table wider than the column, no explorer showing an empty view (by default or one control
+    move away), no page taller than 25,000 px, no absolute path in the HTML."""
+    found = {p: v for p, v in browser.check_site(smoke_site).items() if v}
+    assert not found, "\n".join(f"{p}: {'; '.join(v)}" for p, v in found.items())
+
+
 def test_screenshot(smoke_site, tmp_path):
-    out = browser.screenshot(out=tmp_path / "page.png")
+    out = browser.screenshot(out=tmp_path / "page.png", root=smoke_site)
     assert out.stat().st_size > 10_000

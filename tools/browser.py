@@ -1,6 +1,7 @@
 """Drive the built site in headless Chromium (Selenium): the browser tests and the README screenshot.
 
     python tools/browser.py screenshot [PAGE] [OUT]   # default: cg2020-fig4's page -> docs/book-page.png
+    python tools/browser.py check [SITE]              # every page read at 1280 px: what a reader cannot read
 
 Uses Debian's ``chromium`` and ``chromium-driver`` (``/usr/bin/chromium``,
 ``/usr/bin/chromedriver``; ``.ci/run`` installs them when missing). The site is
@@ -124,11 +125,100 @@ def requested_urls(driver: Any) -> list[str]:
     return urls
 
 
-def screenshot(page: str = "book/figures/cg2020_fig4_winsorized.html", out: Path | None = None) -> Path:
+# what `check_page` enforces (the figures' smallest font is plotting.MIN_FONT_PT at plotting.DPI)
+MIN_FONT_PX = 9.0
+FIGURE_MIN_FONT_IMAGE_PX = 9.0 * 100 / 72   # MIN_FONT_PT * DPI / 72, in the PNG's own pixels
+MAX_PAGE_PX = 25_000
+ABSOLUTE_PATH = r"(?<![\w.:/~-])/(?:home|tmp|work|root|usr|opt|var|mnt|srv|Users|private)/[\w.-]+"
+
+_PAGE_CHECK_JS = """
+const out = {height: document.documentElement.scrollHeight, small: [], overflow: [], empty: [], explorers: 0};
+const visible = e => e.offsetParent !== null && e.getClientRects().length > 0;
+document.querySelectorAll('.cell_output img, .cgh-view img').forEach(img => {
+  if (!visible(img) || !img.naturalWidth) return;
+  const scale = img.getBoundingClientRect().width / img.naturalWidth;
+  const px = arguments[0] * scale;
+  if (px < arguments[1]) out.small.push((img.getAttribute('alt') || img.src.slice(-40)) + ': ' + px.toFixed(1) + ' px');
+});
+document.querySelectorAll('table').forEach(t => {
+  if (!visible(t)) return;
+  // the table's room: its cell (a full-width cell may extend past the text column), else the article
+  const box = t.closest('.tag_full-width, .full-width') || t.closest('.cell, .cgh-view') ||
+              t.closest('.bd-article, article, main') || document.body;
+  const right = Math.max(t.getBoundingClientRect().right, t.getBoundingClientRect().left + t.scrollWidth);
+  if (right > box.getBoundingClientRect().right + 1)
+    out.overflow.push((t.innerText || '').slice(0, 40).replace(/\s+/g, ' ') + ': ' + Math.round(t.scrollWidth) +
+                      ' px in ' + Math.round(box.getBoundingClientRect().width) + ' px');
+});
+document.querySelectorAll('.widget-vbox').forEach(b => {
+  if (!visible(b) || !b.querySelector('.widget-toggle-buttons') || b.parentElement.closest('.widget-vbox')) return;
+  out.explorers += 1;
+  const views = Array.from(b.querySelectorAll('.cgh-view')).filter(visible);
+  if (!views.length || views.some(v => !v.querySelector('img')))
+    out.empty.push((b.innerText || '').slice(0, 60).replace(/\s+/g, ' '));
+});
+return out;
+"""
+
+
+def check_page(driver: Any, page_source: str = "") -> list[str]:
+    """What a reader at 1280 px cannot read on the loaded page: figure text under 9 px, a table cut
+    at the column's edge, an explorer showing no data, a page over 25,000 px, an absolute path."""
+    import re
+
+    r = driver.execute_script(_PAGE_CHECK_JS, FIGURE_MIN_FONT_IMAGE_PX, MIN_FONT_PX)
+    problems = [f"figure text under {MIN_FONT_PX:g} px: {s}" for s in r["small"][:3]]
+    problems += [f"table wider than the column: {s}" for s in r["overflow"][:3]]
+    problems += [f"explorer with no data in view: {s}" for s in r["empty"][:3]]
+    if r["height"] > MAX_PAGE_PX:
+        problems.append(f"page {r['height']:,} px tall (> {MAX_PAGE_PX:,})")
+    paths = sorted(set(re.findall(ABSOLUTE_PATH, page_source or driver.page_source)))
+    if paths:
+        problems.append(f"absolute paths: {paths[:3]}")
+    return problems
+
+
+_GROUPS_JS = ("return Array.from(document.querySelectorAll('.widget-toggle-buttons'))"
+              ".filter(g => g.offsetParent !== null)")
+_CLICK_JS = ("const g = Array.from(document.querySelectorAll('.widget-toggle-buttons'))"
+             ".filter(g => g.offsetParent !== null)[arguments[0]];"
+             "if (!g) return null; const b = g.querySelectorAll('.widget-toggle-button');"
+             "if (arguments[1] >= b.length) return null; b[arguments[1]].click();"
+             "return [b.length, (g.querySelector('.widget-label') || {}).innerText + ' ' + b[arguments[1]].innerText];")
+_SHOWN_JS = ("return Array.from(document.querySelectorAll('.cgh-view')).filter(v => v.offsetParent !== null)"
+             ".map(v => !!v.querySelector('img'))")
+
+
+def explorer_moves(driver: Any, pause_s: float = 0.15) -> list[str]:
+    """Click every control of every explorer on the page, one move from its default and back
+    (in page order; the controls are found again after each click, since a move shows other
+    controls): the moves that show no figure."""
+    import time
+
+    bad = []
+    for i in range(len(driver.execute_script(_GROUPS_JS))):
+        j, count = 1, 2
+        while j < count:
+            got = driver.execute_script(_CLICK_JS, i, j)
+            if got is None:
+                break
+            count, label = got
+            time.sleep(pause_s)
+            shown = driver.execute_script(_SHOWN_JS)
+            if not shown or not all(shown):
+                bad.append(f"explorer move {label.strip()}: no figure")
+            driver.execute_script(_CLICK_JS, i, 0)
+            time.sleep(pause_s)
+            j += 1
+    return bad
+
+
+def screenshot(page: str = "book/figures/cg2020_fig4_winsorized.html", out: Path | None = None,
+               root: Path = HTML) -> Path:
     """Screenshot a page of the built site, scrolled to its figure (the README's picture)."""
     out = out or REPO / "docs" / "book-page.png"
     out.parent.mkdir(parents=True, exist_ok=True)
-    with serve() as base, chromium() as driver:
+    with serve(root) as base, chromium() as driver:
         load(driver, base + page, settle_s=2.0)
         # start at the figure: it, its provenance caption and the explorer below it
         driver.execute_script("const i = document.querySelector('.cell_output img');"
@@ -137,12 +227,29 @@ def screenshot(page: str = "book/figures/cg2020_fig4_winsorized.html", out: Path
     return out
 
 
+def check_site(html: Path = HTML) -> dict[str, list[str]]:
+    """`check_page` and `explorer_moves` on every page of a built site: {page: problems}."""
+    pages = ["index.html"] + sorted(str(p.relative_to(html)) for p in (html / "book").rglob("*.html"))
+    out = {}
+    with serve(html) as base, chromium() as driver:
+        for page in pages:
+            load(driver, base + page)
+            out[page] = check_page(driver, (html / page).read_text(errors="replace")) + explorer_moves(driver)
+    return out
+
+
 if __name__ == "__main__":
-    if len(sys.argv) < 2 or sys.argv[1] != "screenshot":
+    if len(sys.argv) < 2 or sys.argv[1] not in ("screenshot", "check"):
         sys.exit(__doc__)
     why = available()
     if why:
         sys.exit(why)
+    if sys.argv[1] == "check":
+        site = Path(sys.argv[2]) if len(sys.argv) > 2 else HTML
+        found = {p: v for p, v in check_site(site).items() if v}
+        for p, v in found.items():
+            print(f"{p}:\n  " + "\n  ".join(v))
+        sys.exit(1 if found else 0)
     if not (HTML / "index.html").exists():
         sys.exit("no built site in _build/html: run `cgh book` first")
     args = sys.argv[2:]

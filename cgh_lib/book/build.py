@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import ast
 import datetime as _dt
-import hashlib
 import json
 import os
 import shutil
@@ -34,6 +33,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+from cgh_lib.book.catalog import BOOK_DIR, SITE_ONLY, fingerprint  # noqa: F401  (torch-free; `cgh list` uses them)
 from cgh_lib.book.registry import Figure, figures, get_figure
 from cgh_lib.errors import FigureFailed, UserError
 from cgh_lib.store.experiments import PROFILES, check_profile, default_seeds
@@ -41,17 +41,16 @@ from cgh_lib.store.provenance import REPO_ROOT
 from cgh_lib.store.provenance import git as _git
 from cgh_lib.store.runstore import RunStore
 
-EXECUTED_DIR = REPO_ROOT / "book" / "figures"
-GENERATED_DIR = REPO_ROOT / "book" / "generated"
-BUILD_DIR = REPO_ROOT / "_build"
+# the repository, or $CGH_BOOK_DIR (the tests build there: the reader's build stays untouched)
+EXECUTED_DIR = BOOK_DIR / "book" / "figures"
+GENERATED_DIR = BOOK_DIR / "book" / "generated"
+BUILD_DIR = BOOK_DIR / "_build"
 FAILED_DIR = REPO_ROOT / ".cgh" / "failed"  # executed copies of failed runs (ignored by git and the book)
 CONVERTED_DIR = REPO_ROOT / ".cgh" / "notebooks"  # text notebooks as .ipynb for papermill (ignored by both)
 RUNTIME_KEYS = ("profile",)
 # Profiles the stored build prefers, best first. A new profile (e.g. a larger CPU
 # scale) is one more entry here, at its place in the order.
 PROFILE_ORDER: list[str] = ["paper", "large", "small", "smoke"]
-# library files that shape the site but not an executed notebook (not in its fingerprint)
-SITE_ONLY = {"cgh_lib/book/pages.py", "cgh_lib/book/web_assets.py", "cgh_lib/book/sphinx_ext.py"}
 
 
 def executed_path(fig: Figure) -> Path:
@@ -101,20 +100,6 @@ def coerce_params(fig: Figure, params: dict[str, str]) -> dict[str, Any]:
         except (ValueError, SyntaxError):
             out[key] = raw  # a bare string, e.g. a path
     return out
-
-
-def fingerprint(fig: Figure, profile: str, params: dict[str, Any]) -> str:
-    """Hash of what an executed notebook depends on: source, library code, profile, params."""
-    h = hashlib.sha256()
-    nb = json.loads(source_ipynb(fig).read_text())
-    h.update(json.dumps([c.get("source") for c in nb["cells"]], sort_keys=True).encode())
-    for p in sorted((REPO_ROOT / "cgh_lib").rglob("*.py")):
-        if p.relative_to(REPO_ROOT).as_posix() in SITE_ONLY:
-            continue
-        h.update(str(p.relative_to(REPO_ROOT)).encode())
-        h.update(p.read_bytes())
-    h.update(json.dumps({"profile": profile, "params": params}, sort_keys=True, default=str).encode())
-    return h.hexdigest()[:16]
 
 
 def executed_info(fig: Figure) -> dict[str, Any] | None:
@@ -200,7 +185,7 @@ def machine_paths() -> list[tuple[str, str]]:
         if v and os.path.isabs(v):
             for form in {v.rstrip("/"), os.path.realpath(v)}:
                 subs[form] = name
-    for root in {str(REPO_ROOT), os.path.realpath(REPO_ROOT)}:
+    for root in {str(REPO_ROOT), os.path.realpath(REPO_ROOT), str(BOOK_DIR)}:
         subs[root + "/"] = ""
         subs[root] = "."
     subs[sys.prefix] = "PYTHON_PREFIX"
@@ -454,6 +439,17 @@ def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
+def _book_source() -> Path:
+    """The folder Jupyter Book builds from: the repository, or `BOOK_DIR` with the book's committed
+    sources (table of contents, intro, favicon) copied beside its executed copies."""
+    if BOOK_DIR == REPO_ROOT:
+        return REPO_ROOT
+    for rel in ("_toc.yml", "book/intro.md", "book/favicon.png"):
+        (BOOK_DIR / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(REPO_ROOT / rel, BOOK_DIR / rel)
+    return BOOK_DIR
+
+
 def build_book(profile: str | None = None, force: bool = False, progress: bool = True,
                repo_url: str | None = None, jobs: int = 0) -> Path:
     """Render every figure and build the HTML site; return the path of ``index.html``.
@@ -520,10 +516,11 @@ def build_book(profile: str | None = None, force: bool = False, progress: bool =
              "the site loads them from CDNs and its widgets and formulas need a network")
     config = site_config(assets, repo_url if repo_url is not None else default_repo_url())
     exe = Path(sys.executable).parent / "jupyter-book"
-    cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(REPO_ROOT), "--path-output", str(REPO_ROOT),
+    src = _book_source()
+    cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(src), "--path-output", str(src),
            "--config", str(config), "-W", "-n", "--keep-going", "-q"]
     t0 = time.time()
-    res = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True)
+    res = subprocess.run(cmd, cwd=src, capture_output=True, text=True)
     if res.returncode != 0:
         sys.stderr.write(res.stdout[-4000:] + res.stderr[-4000:])
         raise RuntimeError(f"jupyter-book build failed (exit {res.returncode})")

@@ -9,8 +9,16 @@ one level of nested stacks per control. jslink runs client-side, so the same
 widget works in Jupyter (live) and in the built book (from the widget state
 papermill stores in the executed notebook), with no Python behind it.
 
-The cost is size: every view is in the page, so keep views small (the default
-is a 2-panel figure at 72 dpi, ~20-30 KB each).
+Controls form a tree: a control offers only the values that exist under the values
+chosen above it (a profile's own noise levels, batch sizes, seeds), so every button
+leads to a stored run and the default view (the first value of each) always has data.
+
+A figure's explorer shows that figure's own panels for the chosen run: a paper
+registers a view per figure id (`register_view`, called by its ``plots`` modules);
+a figure without one gets `curves_view` (accuracy and loss curves).
+
+The cost is size: every view is in the page, so keep views small (a 2-panel figure
+at 100 dpi, legible in the text column).
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ import numpy as np
 from cgh_lib.store.runstore import RunResult
 
 # the curves a default view draws when a run stores them (label, array key)
-ACC_CURVES = (("train (noisy labels)", "train_acc"), ("test", "test_acc"),
+ACC_CURVES = (("train", "train_acc"), ("test", "test_acc"),
               ("pristine", "pristine_acc"), ("corrupt", "corrupt_acc"),
               ("easy test", "e_test_acc"), ("hard test", "h_test_acc"))
 LOSS_CURVES = (("train", "train_loss"), ("test", "test_loss"),
@@ -44,6 +52,34 @@ LABELS = {"train_acc": "training accuracy (noisy labels)", "test_acc": "test acc
           "f_p_last": "f_p at the last step", "pristine_fraction": "pristine fraction"}
 
 View = Callable[[Any, RunResult], str]
+# draws one run on the explorer's two axes; returns the numbers listed under it
+Draw = Callable[[RunResult, Any], Mapping[str, Any]]
+VIEW_WIDTH_IN, VIEW_HEIGHT_IN, VIEW_DPI = 7.6, 3.0, 100  # 760 px: shown at most ~680 px wide, fonts >= 9 px
+_VIEWS: dict[str, View] = {}
+
+
+def register_view(view: View, *fig_ids: str) -> None:
+    """Make ``view`` the explorer view of these figures (a paper's plots module calls it at import)."""
+    for f in fig_ids:
+        _VIEWS[f] = view
+
+
+def figure_view(fig_id: str) -> View:
+    """The view registered for ``fig_id`` (importing every paper's plots modules first), else `curves_view`."""
+    import importlib
+    import pkgutil
+
+    from cgh_lib.book.registry import PAPERS_PACKAGE, discover
+
+    if fig_id not in _VIEWS:
+        discover()
+        pkg = importlib.import_module(PAPERS_PACKAGE)
+        for paper in pkgutil.iter_modules(pkg.__path__):
+            sub = importlib.import_module(f"{PAPERS_PACKAGE}.{paper.name}")
+            for m in pkgutil.iter_modules(getattr(sub, "__path__", [])):
+                if m.name.endswith("plots"):
+                    importlib.import_module(f"{PAPERS_PACKAGE}.{paper.name}.{m.name}")
+    return _VIEWS.get(fig_id, curves_view)
 
 
 def _x_axis(run: RunResult) -> tuple[np.ndarray, str]:
@@ -88,12 +124,14 @@ def _canvas() -> tuple[Any, Any]:
 
     fig = _CANVAS.get("fig")
     if fig is None or not plt.fignum_exists(fig.number):
-        fig, axes = plt.subplots(1, 2, figsize=(8.0, 2.8))
+        fig, axes = plt.subplots(1, 2, figsize=(VIEW_WIDTH_IN, VIEW_HEIGHT_IN))
         # fixed margins: tight_layout / bbox_inches="tight" would more than double the time per view
-        fig.subplots_adjust(left=0.08, right=0.98, bottom=0.17, top=0.86, wspace=0.28)
+        fig.subplots_adjust(left=0.09, right=0.98, bottom=0.17, top=0.84, wspace=0.3)
         _CANVAS.update(fig=fig, axes=axes)
     for ax in _CANVAS["axes"]:
         ax.cla()
+        ax.set_xscale("linear")
+        ax.set_yscale("linear")
     return _CANVAS["fig"], _CANVAS["axes"]
 
 
@@ -106,21 +144,21 @@ def _release_canvas() -> None:
         plt.close(fig)
 
 
-def _png(fig: Any, dpi: int = 72) -> str:
+def _png(fig: Any, dpi: int = VIEW_DPI) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def curves_view(title: str, run: RunResult) -> str:
-    """Default view of one run: its accuracy and loss curves, and its final numbers."""
+def _curves(run: RunResult, axes: Any) -> Mapping[str, Any]:
+    """The generic view: accuracy and loss curves of one run, and its final numbers."""
     x, xlabel = _x_axis(run)
-    fig, axes = _canvas()
+    noisy = bool(run.config.get("noise"))
     for ax, curves, ylabel in ((axes[0], ACC_CURVES, "accuracy"), (axes[1], LOSS_CURVES, "loss")):
         for label, key in curves:
             y = run.arrays.get(key)
             if y is not None and len(y) == len(x) and np.isfinite(y).any():
-                ax.plot(x, y, label=label, lw=1.5)
+                ax.plot(x, y, label=label + (" (noisy labels)" if key == "train_acc" and noisy else ""), lw=1.5)
         if _is_log_spaced(x):
             ax.set_xscale("symlog", linthresh=1)
         ax.set_xlabel(xlabel)
@@ -128,11 +166,29 @@ def curves_view(title: str, run: RunResult) -> str:
         ax.grid(alpha=0.3)
     if axes[0].lines:
         axes[0].set_ylim(-0.02, 1.02)
-        axes[0].legend(fontsize=8, loc="best")
-    fig.suptitle(title, fontsize=10)
-    finals = {k: run.final[k] for k in FINAL_KEYS if k in run.final}
-    return (f"<div class='cgh-view'><img alt='{html.escape(title)}' src='{_png(fig)}' "
-            f"style='max-width:100%'/>{numbers_html(finals)}</div>")
+        axes[0].legend(loc="best")
+    return {k: run.final[k] for k in FINAL_KEYS if k in run.final}
+
+
+def panel_view(draw: Draw) -> View:
+    """A view that draws a run with ``draw(run, axes)`` on the explorer's two panels and lists the
+    numbers it returns under them."""
+    def view(title: str, run: RunResult) -> str:
+        fig, axes = _canvas()
+        finals = draw(run, axes)
+        if not run.config.get("noise"):  # no label noise: the training labels are the true ones
+            finals = {("training accuracy" if k == "train_acc" else k): v for k, v in finals.items()}
+        has_data = any(ax.lines or ax.collections or ax.patches for ax in axes)
+        fig.suptitle(title, fontsize=10.5)
+        if not has_data:
+            return f"<div class='cgh-view cgh-empty'><p>No data stored for {html.escape(title)}.</p></div>"
+        return (f"<div class='cgh-view'><img alt='{html.escape(title)}' src='{_png(fig)}' "
+                f"style='max-width:100%'/>{numbers_html(finals)}</div>")
+    return view
+
+
+curves_view = panel_view(_curves)
+curves_view.__doc__ = "Default view of one run: its accuracy and loss curves, and its final numbers."
 
 
 def _fmt(name: str, value: Any) -> str:
@@ -149,20 +205,22 @@ def explorer(runs: Mapping[Any, RunResult], controls: Sequence[str], view: View 
 
     ``runs`` maps a key (a tuple, or a scalar for one control) to a stored run;
     ``controls`` names the key's positions (e.g. ``["aggregator", "noise", "c"]``).
-    Positions with a single value get no control. ``view(title, run)`` returns the
-    HTML of one view (default: `curves_view`). ``orders`` gives a control's values
-    in display order (e.g. profiles from largest to smallest); others are sorted.
-    Returns an ``ipywidgets.VBox``.
+    Positions with a single value get no control. The controls form a tree: each
+    control offers the values that exist under the values chosen before it, so
+    every choice shows a run and the first of each is the default view.
+    ``view(title, run)`` returns the HTML of one view (default: `curves_view`).
+    ``orders`` gives a control's values in display order (e.g. profiles from
+    largest to smallest); others are sorted. Returns an ``ipywidgets.VBox``.
     """
     import ipywidgets as widgets
 
     view = view or curves_view
-    keys = [k if isinstance(k, tuple) else (k,) for k in runs]
+    by_key = {k if isinstance(k, tuple) else (k,): r for k, r in runs.items()}
+    keys = list(by_key)
     if not keys:
         return widgets.HTML("<p>No runs to explore.</p>")
     if any(len(k) != len(controls) for k in keys):
         raise ValueError(f"run keys {keys[0]!r} do not match controls {list(controls)!r}")
-    by_key = {k if isinstance(k, tuple) else (k,): r for k, r in runs.items()}
     orders = orders or {}
 
     def ordered(i: int) -> list[Any]:
@@ -171,43 +229,39 @@ def explorer(runs: Mapping[Any, RunResult], controls: Sequence[str], view: View 
         return first + sorted(present - set(first), key=lambda v: (str(type(v)), v))
 
     values = [ordered(i) for i in range(len(controls))]
-    varying = [i for i, v in enumerate(values) if len(v) > 1]
+    varying = {i for i, v in enumerate(values) if len(v) > 1}
     fixed = {controls[i]: values[i][0] for i in range(len(controls)) if i not in varying}
-
-    def leaf(choice: tuple) -> Any:
-        full = list(choice)
-        key = tuple(full[varying.index(i)] if i in varying else values[i][0] for i in range(len(controls)))
-        label = ", ".join(f"{controls[i]} {_fmt(controls[i], key[i])}" for i in range(len(controls)))
-        run = by_key.get(key)
-        if run is None:
-            return widgets.HTML(f"<p>No stored run for {html.escape(label)}.</p>")
-        return widgets.HTML(view(label, run))
-
-    # nested stacks: level d is chosen by control varying[d]; every stack of a level is linked to it
-    toggles = [widgets.ToggleButtons(options=[(_fmt(controls[i], v), j) for j, v in enumerate(values[i])],
-                                     value=0, description=controls[i],
-                                     style={"button_width": "auto", "description_width": "initial"})
-               for i in varying]
-
     links: list[Any] = []
+    toggles: list[Any] = []
 
-    def build(depth: int, prefix: tuple) -> Any:
-        if depth == len(varying):
-            return leaf(prefix)
-        children = [build(depth + 1, prefix + (v,)) for v in values[varying[depth]]]
+    def node(depth: int, prefix: tuple) -> Any:
+        if depth == len(controls):
+            label = ", ".join(f"{controls[i]} {_fmt(controls[i], prefix[i])}" for i in range(len(controls)))
+            return widgets.HTML(view(label, by_key[prefix]))
+        here = [v for v in values[depth] if any(k[:depth + 1] == prefix + (v,) for k in keys)]
+        if depth not in varying:
+            return node(depth + 1, prefix + (here[0],))
+        toggle = widgets.ToggleButtons(options=[(_fmt(controls[depth], v), j) for j, v in enumerate(here)], value=0,
+                                       description=controls[depth],
+                                       style={"button_width": "auto", "description_width": "initial"})
+        toggles.append(toggle)  # in page order: a control before the controls under it
+        children = [node(depth + 1, prefix + (v,)) for v in here]
+        if len(children) == 1:  # the one value there is: shown, not chosen
+            return widgets.VBox([toggle, children[0]])
         stack = widgets.Stack(children=children, selected_index=0)
-        links.append(widgets.jslink((toggles[depth], "index"), (stack, "selected_index")))
-        return stack
+        links.append(widgets.jslink((toggle, "index"), (stack, "selected_index")))
+        return widgets.VBox([toggle, stack])
 
     try:
-        body = build(0, ())
+        body = node(0, ())
     finally:  # the shared canvas must not outlive the views (Jupyter would show it under the cell)
         _release_canvas()
     note = ", ".join(f"{k} {_fmt(k, v)}" for k, v in fixed.items())
     head = widgets.HTML(f"<b>{html.escape(title)}</b>" + (f" <span>({html.escape(note)} in every run)</span>"
                                                           if note else ""))
-    box = widgets.VBox([head, *toggles, body], layout=widgets.Layout(border="1px solid #ddd", padding="6px"))
+    box = widgets.VBox([head, body], layout=widgets.Layout(border="1px solid #ddd", padding="6px"))
     box.links = links  # the client-side links (kept with the box; tests inspect them)
+    box.toggles = toggles
     return box
 
 
@@ -294,12 +348,13 @@ def figure_explorer(fig_id: str, profile: str, runs: Any, controls: Sequence[Any
             key = [run_field(r, f) for _, f, _ in triples]
             keyed.setdefault((p, *(names.get(v, v) for v, (_, _, names) in zip(key, triples))), r)
     order = [profile] + [p for p in profile_order() if p != profile]
-    return explorer(keyed, ["profile", *(label for label, _, _ in triples)], view, title, orders={"profile": order})
+    return explorer(keyed, ["profile", *(label for label, _, _ in triples)], view or figure_view(fig_id), title,
+                    orders={"profile": order})
 
 
 def explore_figure(fig_id: str, profile: str, runs: Any, controls: Sequence[Any],
                    only: Mapping[str, Any] | None = None, view: View | None = None,
-                   title: str = "Explore the runs: curves and final numbers of one run") -> None:
+                   title: str = "Explore the runs: the figure's panels for one run") -> None:
     """Display a `figure_explorer` (the one call a figure notebook makes)."""
     from IPython.display import display
 
@@ -314,4 +369,5 @@ def explore(runs: Mapping[Any, RunResult], controls: Sequence[str], view: View |
     display(explorer(runs, controls, view, title))
 
 
-__all__ = ["explorer", "explore", "figure_explorer", "explore_figure", "iter_runs", "run_field", "curves_view", "numbers_html", "png_data_uri"]
+__all__ = ["explorer", "explore", "figure_explorer", "explore_figure", "iter_runs", "run_field", "curves_view",
+           "panel_view", "register_view", "figure_view", "numbers_html", "png_data_uri"]

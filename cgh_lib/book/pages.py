@@ -14,6 +14,7 @@ import math
 from collections import defaultdict
 from typing import Any
 
+from cgh_lib.book.catalog import BOOK_DIR
 from cgh_lib.book.registry import Figure, figures, make_config
 from cgh_lib.errors import UserError
 from cgh_lib.store.config import config_hash, to_dict
@@ -21,7 +22,7 @@ from cgh_lib.store.provenance import REPO_ROOT
 from cgh_lib.store.provenance import git as _git
 from cgh_lib.store.runstore import RunStore
 
-GENERATED = REPO_ROOT / "book" / "generated"
+GENERATED = BOOK_DIR / "book" / "generated"  # the repository's, or $CGH_BOOK_DIR's
 
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from cgh_lib.book.catalog import DASHBOARD_SPEC  # one place names the dashboard's source (cgh list reads it torch-free)
 from cgh_lib.errors import choice_error
 from cgh_lib.store import experiments as _experiments
 from cgh_lib.store.provenance import REPO_ROOT
@@ -58,7 +59,7 @@ def register_figure(*figures: Figure) -> None:
 
 # The book's last page: every claim of every paper, one column per profile. It reads the run
 # store only, so it needs no configs of its own.
-DASHBOARD = Figure("claims-dashboard", "notebooks/claims_dashboard.md", "Claims dashboard — every claim, every profile",
+DASHBOARD = Figure(*DASHBOARD_SPEC, "Claims dashboard — every claim, every profile",
                    "all papers")
 
 

@@ -103,25 +103,28 @@ def train_gd(kind: str, lr: float = 0.5, steps: int = 100) -> GDTrace:
 
 def example_figure(traces: dict[str, GDTrace], title: str) -> plt.Figure:
     """Weights, alpha / alpha_perp and test error along GD, real vs random."""
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    colors = {"real": "tab:blue", "random": "tab:red"}
+    from cgh_lib.book.plotting import GROUP_COLORS, panel_width
+
+    fig, axes = plt.subplots(1, 3, figsize=(panel_width(3), 3.9), constrained_layout=True)
+    colors = {"real": GROUP_COLORS["pristine"], "random": GROUP_COLORS["corrupt"]}
     for kind, tr in traces.items():
         c = colors[kind]
         axes[0].plot(tr.steps, tr.w[:, 0], color=c, label=f"{kind}: w_1 (= w_2..w_4, idiosyncratic)")
         axes[0].plot(tr.steps, tr.w[:, 5], color=c, ls="--", label=f"{kind}: w_6 (shared feature)")
         axes[1].plot(tr.steps, tr.ratio, color=c, label=kind)
         axes[2].plot(tr.steps, tr.test_error, color=c, label=kind)
-    axes[0].set_title("weights along GD")
-    axes[1].set_title(r"coherence $\alpha/\alpha_\perp$ of the 4 training gradients")
+    axes[0].set_title("(a) weights")
+    axes[1].set_title(r"(b) coherence $\alpha/\alpha_\perp$")
     axes[1].axhline(1, color="0.5", lw=0.8, ls=":")
-    axes[2].set_title("test squared error on example 5")
-    for ax in axes:
+    axes[2].set_title("(c) test error, example 5")
+    for ax, tr in zip(axes, [next(iter(traces.values()))] * 3):
         ax.set_xscale("symlog", linthresh=1)
+        ax.set_xlim(0, tr.steps[-1])  # no negative steps (a "-10^0" tick)
         ax.set_xlabel("GD step")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+    axes[1].legend()
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=2)
     fig.suptitle(title)
-    fig.tight_layout()
     return fig
 
 

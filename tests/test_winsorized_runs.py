@@ -160,3 +160,29 @@ def test_fused_backward_leaves_the_aggregators_grads():
         ws.fused_backward(fused, x, y, c)
         for (name, p), q in zip(ref.named_parameters(), fused.parameters()):
             assert torch.equal(p.grad, q.grad), (c, name)
+
+
+def test_stacked_row_reproduces_the_committed_small_runs(tmp_path):
+    """The committed small-profile Figure 4 runs (seed 1, c = 2, computed cell after cell) are
+    reproduced bit for bit by the stacked trainer, where this machine is the one they name
+    (CPU model, torch build, 1 thread); elsewhere floats may reorder (README) and this skips."""
+    import os
+
+    from cgh_lib.store.provenance import REPO_ROOT, cpu_model, torch_build
+
+    committed = RunStore(REPO_ROOT / "runs")
+    configs = ws.grid_configs("small", None, (2,), {"seed": 1})
+    stored = [committed.load(c) for c in configs]
+    assert all(stored), "the committed small runs"
+    prov = stored[0].provenance
+    here = (cpu_model(), torch_build(), torch.__version__)
+    if (prov["cpu"], prov["torch_build"], prov["torch"]) != here or torch.get_num_threads() != 1:
+        pytest.skip(f"committed on {prov['cpu']} / torch {prov['torch']}, {prov['torch_threads']} thread; "
+                    f"this is {here[0]} / torch {here[2]}, {torch.get_num_threads()} threads")
+    root = os.environ.get("CGH_DATA")
+    if not root:
+        pytest.skip("needs MNIST-22k (CGH_DATA)")
+    runs = ensure_runs(configs, RunOptions(store=RunStore(tmp_path), progress=False, data_root=root))
+    for ref, run in zip(stored, runs):
+        assert run.provenance["stacked_with"] == 5
+        _assert_same_arrays(ref.arrays, run.arrays)

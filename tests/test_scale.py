@@ -50,6 +50,10 @@ def test_both_profiles_side_by_side_with_one_sentence_per_claim(tmp_path):
         else:
             assert f"the verdict changed from {a['verdict']} to {b['verdict']} with scale" in s
         assert "steps 1,000 -> 60,000" in s  # the settings that differ, from the configs
+    t = out.table()
+    assert list(t.columns) == ["claim", "statement", "small", "large", "what changed with scale"]
+    assert list(t["small"]) == [r["verdict"] for r in recs["small"]] and list(t["large"]) == [
+        r["verdict"] for r in recs["large"]]
     out.figure.clear()
 
 
@@ -62,6 +66,7 @@ def test_a_profile_not_stored_says_so(tmp_path):
                for t in texts)
     assert out.sentences and all("at large: not stored" in s and "no comparison until both are stored" in s
                                  for s in out.sentences)
+    assert set(out.table()["large"]) == {"not stored"}
     out.figure.clear()
 
 

@@ -150,6 +150,22 @@ class ScaleComparison:
     missing: dict[str, int] = field(default_factory=dict)
     records: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
+    def table(self) -> "Any":
+        """The claims with one verdict column per profile and the sentence (a pandas DataFrame)."""
+        import pandas as pd
+
+        profiles = list(self.stored)
+        by = {p: {r["id"]: r for r in self.records.get(p, [])} for p in profiles}
+        ids = list(dict.fromkeys(r["id"] for p in profiles for r in self.records.get(p, [])))
+        rows = []
+        for cid, sentence in zip(ids, self.sentences):
+            rec = next(by[p][cid] for p in profiles if cid in by[p])
+            rows.append({"claim": cid, "statement": rec.get("claim", ""),
+                         **{p: by[p][cid]["verdict"] if self.stored[p] and cid in by[p] else "not stored"
+                            for p in profiles},
+                         "what changed with scale": sentence})
+        return pd.DataFrame(rows)
+
 
 def compare_scales(figure: str, store: RunStore | None = None, profiles: Sequence[str] = PROFILES,
                    records: Callable[[str, str, RunStore], list[dict[str, Any]]] = claim_records,

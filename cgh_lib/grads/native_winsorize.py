@@ -151,7 +151,7 @@ static inline void tile_full(const float* src, long ld_src, const float* d, int 
 // activations it skipped too little to pay for its branches.)
 template <int K, int NV>
 static inline void tile_split(const float* pack, int T, const float* d, const int* pidx, int np,
-                              const int* nidx, int nn, int B, float* dst) {
+                              const int* nidx, int nn, const int* zidx, int nz, int B, float* dst) {
   vf top[NV][K], bot[NV][K];
   for (int n = 0; n < NV; ++n)
     for (int j = 0; j < K; ++j) { top[n][j] = splat(-__builtin_inff()); bot[n][j] = splat(__builtin_inff()); }
@@ -165,9 +165,18 @@ static inline void tile_split(const float* pack, int T, const float* d, const in
     const vf dv = splat(d[b]);
     for (int n = 0; n < NV; ++n) ins_bot<K>(bot[n], ld(pack + (long)b * T + n * W) * dv);
   }
-  vf lo[NV], hi[NV];
-  for (int n = 0; n < NV; ++n) { lo[n] = bot[n][K - 1]; hi[n] = top[n][K - 1]; }
-  clipped_mean<NV, true>(pack, T, d, B, lo, hi, dst);
+  // lo <= 0 <= hi, so an example with d == 0 (values +-0) clips to a zero, which leaves the
+  // float32 sum as it is (it starts at +0, never becomes -0): the clipped sum runs over the
+  // d != 0 examples alone, in batch order, bit-equal to the pass over all B.
+  vf lo[NV], hi[NV], acc[NV];
+  for (int n = 0; n < NV; ++n) { lo[n] = bot[n][K - 1]; hi[n] = top[n][K - 1]; acc[n] = splat(0.0f); }
+  for (int q = 0; q < nz; ++q) {
+    const int b = zidx[q];
+    const vf db = splat(d[b]);
+    for (int n = 0; n < NV; ++n) acc[n] += vmin(vmax(ld(pack + (long)b * T + n * W) * db, lo[n]), hi[n]);
+  }
+  const vf nb = splat((float)B);
+  for (int n = 0; n < NV; ++n) { vf r = acc[n] / nb; std::memcpy(dst + n * W, &r, sizeof(r)); }
 }
 
 // tile_split when zeros are skipped: the examples come as bit masks (bit b of word b / 64)
@@ -277,9 +286,12 @@ static int rows_generic(int K, const float* x, int B, long w, float* out) {
   return 0;
 }
 
-struct OuterPlan {  // per output row o: its B values of dz, and which b have d > 0 / d < 0
-  float* dt = nullptr; int* pidx = nullptr; int* nidx = nullptr; int* np = nullptr; int* nn = nullptr;
-  ~OuterPlan() { std::free(dt); std::free(pidx); std::free(nidx); std::free(np); std::free(nn); }
+struct OuterPlan {  // per output row o: its B values of dz, and which b have d > 0 / d < 0 / d != 0
+  float* dt = nullptr; int* pidx = nullptr; int* nidx = nullptr; int* zidx = nullptr;
+  int* np = nullptr; int* nn = nullptr; int* nz = nullptr;
+  ~OuterPlan() {
+    std::free(dt); std::free(pidx); std::free(nidx); std::free(zidx); std::free(np); std::free(nn); std::free(nz);
+  }
 };
 
 static bool plan_outer(const float* dz, int B, long n_out, OuterPlan& p) {
@@ -289,15 +301,20 @@ static bool plan_outer(const float* dz, int B, long n_out, OuterPlan& p) {
   p.nidx = (int*)std::malloc(sizeof(int) * n);
   p.np = (int*)std::malloc(sizeof(int) * (n_out + 1));
   p.nn = (int*)std::malloc(sizeof(int) * (n_out + 1));
-  if (!p.dt || !p.pidx || !p.nidx || !p.np || !p.nn) return false;
+  p.zidx = (int*)std::malloc(sizeof(int) * n);
+  p.nz = (int*)std::malloc(sizeof(int) * (n_out + 1));
+  if (!p.dt || !p.pidx || !p.nidx || !p.np || !p.nn || !p.zidx || !p.nz) return false;
   for (int b = 0; b < B; ++b)
     for (long o = 0; o < n_out; ++o) p.dt[o * B + b] = dz[(long)b * n_out + o];
   for (long o = 0; o < n_out; ++o) {
     const float* d = p.dt + o * B;
-    int* pi = p.pidx + o * B; int* ni = p.nidx + o * B;
-    int np = 0, nn = 0;
-    for (int b = 0; b < B; ++b) { if (d[b] > 0) pi[np++] = b; else if (d[b] < 0) ni[nn++] = b; }
-    p.np[o] = np; p.nn[o] = nn;
+    int* pi = p.pidx + o * B; int* ni = p.nidx + o * B; int* zi = p.zidx + o * B;
+    int np = 0, nn = 0, nz = 0;
+    for (int b = 0; b < B; ++b) {
+      if (d[b] > 0) pi[np++] = b; else if (d[b] < 0) ni[nn++] = b;
+      if (d[b] != 0) zi[nz++] = b;  // NaN included: only exact zeros are ever skipped
+    }
+    p.np[o] = np; p.nn[o] = nn; p.nz[o] = nz;
   }
   return true;
 }
@@ -405,7 +422,8 @@ static int outer_k(const float* dz, const float* a, int B, long n_out, long n_in
         float* dst = m == T ? out + o * n_in + s : res;
         const float* d = p.dt + o * B;
         if (nonneg && p.np[o] >= K && p.nn[o] >= K) {
-          tile_split<K, 2>(pack, T, d, p.pidx + o * B, p.np[o], p.nidx + o * B, p.nn[o], B, dst);
+          tile_split<K, 2>(pack, T, d, p.pidx + o * B, p.np[o], p.nidx + o * B, p.nn[o], p.zidx + o * B, p.nz[o],
+                           B, dst);
         } else if (K <= 4) {
           tile_full<K, 2, true>(pack, T, d, B, dst);
         } else {  // both lists of two vectors would not fit in registers

@@ -125,3 +125,47 @@ def test_thread_count_does_not_change_results(threads: int) -> None:
     for c in (1, 5, 12):
         assert torch.equal(nw.winsor_outer(dz, a, c, threads=threads), nw.winsor_outer(dz, a, c, threads=1))
         assert torch.equal(nw.winsor_rows(x, c, threads=threads), winsorized_mean_reference(x, c))
+
+
+@pytest.mark.parametrize("batch,c", [(100, 1), (100, 2), (100, 8), (64, 4), (65, 3), (130, 9), (12, 5)])
+def test_outer_skipping_zeros_is_bit_equal_reference(batch: int, c: int) -> None:
+    """Sparse inputs (MNIST-like pixels, ReLU activations, deltas that are 0 where a unit is off) take
+    the zero-skipping path, columns visited densest first: still bit-equal to the reference, with
+    whole zero columns, zero rows, examples past the first 64-bit mask word and rows short of one sign."""
+    g = torch.Generator().manual_seed(batch * 7 + c)
+    n_in = 75  # not a multiple of a tile
+    a = torch.relu(torch.randn(batch, n_in, generator=g) - 0.9)  # ~80% zeros
+    a[:, 3] = 0.0  # a column no example uses
+    a[:, 10:40:3] = 0.0
+    a[batch // 3] = 0.0  # an example with no input at all
+    a[:, 7] = torch.rand(batch, generator=g) + 0.1  # a dense column
+    dz = torch.randn(batch, 13, generator=g) * (torch.rand(batch, 13, generator=g) < 0.5)  # half off
+    dz[:, 0] = 0.0  # an output no example reaches
+    dz[:, 1] = dz[:, 1].abs()  # one sign only: the full path for that row
+    dz[: batch - 1, 2] = 0.0  # a single non-zero delta
+    dz[::2, 3] = torch.randint(-2, 3, (len(dz[::2, 3]),), generator=g).float()  # ties
+    a[::5, 11] = 1.0  # ties in a
+    got = nw.winsor_outer(dz, a, c)
+    assert torch.equal(got, winsorized_mean_reference(outer_values(dz, a), c))
+    assert torch.equal(nw.winsor_outer(dz, a, c, threads=3), got)
+    # dz not finite: the zero-skipping path is not taken, the result is what it was before
+    bad = dz.clone()
+    bad[0, 5] = float("nan")
+    ok = winsorized_mean_reference(outer_values(dz[:, 6:], a), c)
+    assert torch.equal(nw.winsor_outer(bad, a, c)[6:], ok)
+
+
+@pytest.mark.parametrize("c", [1, 4])
+def test_outer_tile_with_fewer_non_zero_rows_than_c(c: int) -> None:
+    """A tile whose non-zero input rows are fewer than c+1 (one example uses column 33, another 36,
+    none uses 32-119 otherwise): the clipping bounds there are 0, from the skipped zeros, as in the
+    reference (73% of the inputs are 0: the zero-skipping path)."""
+    g = torch.Generator().manual_seed(c)
+    a = torch.zeros(20, 120)
+    a[:, :32] = torch.rand(20, 32, generator=g) + 0.1  # dense: the first tile
+    a[5, 33] = 2.0
+    a[9, 36] = 0.5
+    dz = torch.randn(20, 6, generator=g)
+    got = nw.winsor_outer(dz, a, c)
+    assert torch.equal(got, winsorized_mean_reference(outer_values(dz, a), c))
+    assert torch.all(got[:, 32:] == 0)

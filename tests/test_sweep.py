@@ -15,7 +15,6 @@ from cgh_lib.book.registry import make_config
 from cgh_lib.book.sweep import ClusterOptions, stack_active, sweep
 from cgh_lib.cli import main
 from cgh_lib.errors import UserError
-from cgh_lib.store.config import config_hash
 from cgh_lib.store.experiments import default_seeds, group_key
 from cgh_lib.store.runstore import RunStore
 
@@ -34,7 +33,7 @@ def test_local_sweep_two_runs_one_killed_and_resumed(tmp_path: Path, monkeypatch
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parent.parent))  # the jobs import this checkout
     store = RunStore(tmp_path / "runs")
-    # two Figure 4 smoke cells (each its own stack), long enough to be killed after a checkpoint
+    # two Figure 4 smoke cells (different c: each its own stack), long enough to be killed after a checkpoint
     cfgs = [make_config("cg2020-winsorized", "smoke", {"c": c, "noise": 0.5, "steps": 1500}) for c in (0, 1)]
     cluster = ClusterOptions(executor="local", time_min=30)
     first = sweep(cfgs, store, cluster, device="cpu", checkpoint_every_steps=25)
@@ -43,7 +42,7 @@ def test_local_sweep_two_runs_one_killed_and_resumed(tmp_path: Path, monkeypatch
     assert [s.state for s in sweep(cfgs, store, cluster, device="cpu")] == ["active", "active"]
 
     victim = cfgs[1]
-    ckpt = store.checkpoint_path(victim.EXPERIMENT, config_hash(victim))
+    ckpt = store.checkpoint_path(victim.EXPERIMENT, group_key([victim]))  # a stack's checkpoint
     hb = store.root / "_sweeps" / victim.EXPERIMENT / f"{group_key([victim])}.alive"
     _wait(lambda: ckpt.exists() and hb.exists(), 300, "the second run's first checkpoint")
     pid = json.loads(hb.read_text())["pid"]
@@ -67,7 +66,7 @@ def test_sweep_cli_dry_run_and_errors(tmp_path: Path, capsys: pytest.CaptureFixt
                "--executor", "slurm", "--partition", "gpu", "--gpus-per-node", "2", "--ddp", "--time", "2:00:00"])
     assert rc == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert out["stacks"] == 9 and out["submitted"] == 9 and out["job_ids"] == [] and out["dry_run"]
+    assert out["stacks"] == 3 and out["submitted"] == 3 and out["job_ids"] == [] and out["dry_run"]
     assert main(["sweep", "cg2020-fig4", "--profile", "smoke", "--runs", str(tmp_path), "--executor", "pbs"]) == 2
     assert "unknown executor 'pbs'; accepted: local, slurm" in capsys.readouterr().err
     assert main(["sweep", "cg2020-fig4", "--profile", "smoke", "--time", "soon", "--dry-run"]) == 2
@@ -81,7 +80,7 @@ def test_list_plan_counts_stored_runs(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "no GPU measurement is committed" in out
     row = next(line for line in out.splitlines() if line.startswith("cg2020-fig4"))
     n = 25 * len(default_seeds("small"))  # the 5x5 grid for each of the profile's seeds
-    assert row.split()[2:5] == [str(n), "0", str(n)]  # runs, stored, jobs in an empty store
+    assert row.split()[2:5] == [str(n), "0", "5"]  # runs, stored, jobs (one stack per c) in an empty store
     from cgh_lib.book.registry import get_figure
 
     store = RunStore(tmp_path / "partial")
@@ -114,3 +113,48 @@ def test_slurm_executor_parameters(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         ("gpu", 4, 4, 90, "lab")
     one = _executor(tmp_path, ClusterOptions(executor="slurm", gpus_per_node=4), "cgh-test")._executor.parameters
     assert one["ntasks_per_node"] == 1  # without --ddp one process gets the node's GPUs
+
+
+def test_plan_measured_hours_estimates_and_aligned_columns(tmp_path: Path) -> None:
+    """Stored runs count their own wall time (a stack's once), missing runs are estimated from a stored
+    run-step rate or say 'not measured', and every row keeps the header's column positions."""
+    from cgh_lib.book.plan import NOT_MEASURED, format_plan, plan
+    from cgh_lib.book.registry import get_figure
+
+    store = RunStore(tmp_path)
+    grid = [c for c in get_figure("cg2020-fig4").configs("large")]
+    row2 = [c for c in grid if c.c == 2]
+    for c in row2:  # one stored stack of 5 (the c = 2 row): 5 x 1,000 s of stack wall time, stored per member
+        store.save(c, {"train_acc": 1.0}, {"step": np.arange(3)},
+                   {"wall_time_s": 5000.0, "stacked_with": 5, "device_name": "TestCPU (1 threads)"})
+    fig1 = get_figure("cg2020-fig1").configs("large")
+    store.save(fig1[0], {"train_acc": 1.0}, {"step": np.arange(3)},
+               {"wall_time_s": 720.0, "device_name": "OtherCPU (1 threads)"})
+    rows, gpu = plan("large", store, gpu_check={})
+    by = {r.figure: r for r in rows}
+    f4 = by["cg2020-fig4"]
+    assert f4.stored == 5 and f4.measured_hours == pytest.approx(5000 / 3600)  # not 5 x 5000
+    assert f4.measured_devices == "TestCPU (1 threads): 5 runs"
+    # the 20 missing cells at the stored rate per run-step (c >= 1 rows fall back to the c = 2 rate)
+    rate = 1000.0 / row2[0].steps
+    c0 = [c for c in grid if c.c == 0]
+    assert f4.ref_hours is None  # c = 0 (plain SGD) has no measured rate
+    f1 = by["cg2020-fig1"]
+    assert f1.measured_hours == pytest.approx(0.2) and f1.ref_hours == pytest.approx(4 * 720 / 3600)
+    text = format_plan(rows, gpu, "large")
+    lines = text.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith("figure"))
+    table = lines[head:]
+    assert NOT_MEASURED in next(line for line in table if line.startswith("cg2020-fig4"))
+    assert "measured on TestCPU (1 threads): 5 runs" in text
+    for col in ("runs", "stored", "steps", "est-h"):  # right-aligned columns end where their header ends
+        end = table[0].index(col) + len(col)
+        for line in table[1:]:
+            assert line[end - 1] != " " and line[end:end + 1] in ("", " "), (col, line)
+    # without the c = 0 row's gap the c >= 1 rows are priced: store the c = 0 row too
+    for c in c0:
+        store.save(c, {"train_acc": 1.0}, {"step": np.arange(3)},
+                   {"wall_time_s": 2000.0, "stacked_with": 5, "device_name": "TestCPU (1 threads)"})
+    f4 = {r.figure: r for r in plan("large", store, gpu_check={})[0]}["cg2020-fig4"]
+    assert f4.ref_hours == pytest.approx(15 * rate * row2[0].steps / 3600)
+    assert f4.measured_hours == pytest.approx(7000 / 3600)

@@ -76,7 +76,7 @@ def test_resume_after_interrupt_equals_uninterrupted(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         ensure_runs([cfg], opts)
     monkeypatch.setattr(ws, "sgd_update", real_update)
-    ckpt = store.load_checkpoint(cfg.EXPERIMENT, ws.config_hash(cfg))
+    ckpt = store.load_checkpoint(cfg.EXPERIMENT, ws.group_key([cfg]))  # a stack of one on CPU
     # an exception inside a step never checkpoints that half-done state: the last periodic one stays
     assert ckpt is not None and ckpt["step"] == 20 and store.load(cfg) is None
     res = ensure_runs([cfg], opts)[0]
@@ -84,7 +84,7 @@ def test_resume_after_interrupt_equals_uninterrupted(tmp_path, monkeypatch):
     assert set(ref.arrays) == set(res.arrays)
     for k in ref.arrays:
         np.testing.assert_array_equal(ref.arrays[k], res.arrays[k], err_msg=k)
-    assert store.load_checkpoint(cfg.EXPERIMENT, ws.config_hash(cfg)) is None  # dropped when done
+    assert store.load_checkpoint(cfg.EXPERIMENT, ws.group_key([cfg])) is None  # dropped when done
 
 
 def test_tiny_grid_runs_and_claims(tmp_path):
@@ -116,3 +116,73 @@ def test_smoke_profile_learns_the_clean_data():
     cfg = make_config("cg2020-winsorized", "smoke", {"noise": 0.0, "c": 0})
     r = ensure_runs([cfg], RunOptions(progress=False))[0]
     assert r.final["test_acc"] > 0.5 and r.final["train_acc"] > 0.5
+
+
+def _assert_same_arrays(a: dict, b: dict) -> None:
+    assert sorted(a) == sorted(b)
+    for k in a:
+        assert a[k].dtype == b[k].dtype and np.array_equal(a[k], b[k], equal_nan=True), k
+
+
+@pytest.mark.parametrize("c", [0, 2, 8])
+def test_stacked_row_is_bit_equal_to_cells_trained_alone(c, tmp_path):
+    """A grid row trained as one stack (CPU) stores, per cell, exactly what `train_run` computes
+    for that cell alone: every curve, bit for bit (c > 0 takes `fused_backward`, c = 0 autograd)."""
+    configs = ws.grid_configs("smoke", (0.0, 0.5, 1.0), (c,), dict(TINY, hidden=(24, 16, 16)))
+    configs.append(make_config("cg2020-winsorized", "smoke", dict(TINY, hidden=(24, 16, 16), c=c, noise=0.5,
+                                                                    seed=3)))  # a member with its own seeds
+    assert len({ws.stack_key(cfg) for cfg in configs}) == 1
+    runs = ensure_runs(configs, RunOptions(store=RunStore(tmp_path / "stack"), progress=False))
+    data = ws.load_data(configs[0], None)
+    for cfg, run in zip(configs, runs):
+        assert run.provenance["stacked_with"] == len(configs)
+        alone, _ = ws.train_run(cfg, data, RunOptions(store=RunStore(tmp_path / "alone"), progress=False))
+        _assert_same_arrays(run.arrays, alone)
+    assert not list((tmp_path / "stack").rglob("*.pt")), "the stack's checkpoint is dropped with its last result"
+
+
+def test_fused_backward_leaves_the_aggregators_grads():
+    """The hand-written step leaves the same .grad tensors as WinsorizedAggregator.backward, bit for bit,
+    on MNIST-like inputs (non-negative, many zeros) and every c the grid uses."""
+    import torch.nn.functional as F
+
+    from cgh_lib.models.mlp import mlp
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.relu(torch.randn(100, 60, generator=g) - 0.8)  # ~80% zeros, like MNIST pixels
+    y = torch.randint(0, 10, (100,), generator=g)
+    for c in (1, 2, 4, 8):
+        ref, fused = mlp(60, (32, 32, 32), 10, "xavier", c), mlp(60, (32, 32, 32), 10, "xavier", c)
+        agg = WinsorizedAggregator(c)
+        if not ws.fused_ok(fused, agg, x):
+            pytest.skip("the native kernel is not available")
+        agg.backward(ref, F.cross_entropy, x, y)
+        ws.fused_backward(fused, x, y, c)
+        for (name, p), q in zip(ref.named_parameters(), fused.parameters()):
+            assert torch.equal(p.grad, q.grad), (c, name)
+
+
+def test_stacked_row_reproduces_the_committed_small_runs(tmp_path):
+    """The committed small-profile Figure 4 runs (seed 1, c = 2, computed cell after cell) are
+    reproduced bit for bit by the stacked trainer, where this machine is the one they name
+    (CPU model, torch build, 1 thread); elsewhere floats may reorder (README) and this skips."""
+    import os
+
+    from cgh_lib.store.provenance import REPO_ROOT, cpu_model, torch_build
+
+    committed = RunStore(REPO_ROOT / "runs")
+    configs = ws.grid_configs("small", None, (2,), {"seed": 1})
+    stored = [committed.load(c) for c in configs]
+    assert all(stored), "the committed small runs"
+    prov = stored[0].provenance
+    here = (cpu_model(), torch_build(), torch.__version__)
+    if (prov["cpu"], prov["torch_build"], prov["torch"]) != here or torch.get_num_threads() != 1:
+        pytest.skip(f"committed on {prov['cpu']} / torch {prov['torch']}, {prov['torch_threads']} thread; "
+                    f"this is {here[0]} / torch {here[2]}, {torch.get_num_threads()} threads")
+    root = os.environ.get("CGH_DATA")
+    if not root:
+        pytest.skip("needs MNIST-22k (CGH_DATA)")
+    runs = ensure_runs(configs, RunOptions(store=RunStore(tmp_path), progress=False, data_root=root))
+    for ref, run in zip(stored, runs):
+        assert run.provenance["stacked_with"] == 5
+        _assert_same_arrays(ref.arrays, run.arrays)

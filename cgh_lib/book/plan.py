@@ -7,9 +7,12 @@ Costs come only from measurements, never from guesses:
   measures the step time of the paper-profile models on one named GPU; the
   plan states that GPU. Experiments whose step the check does not measure
   show "-".
-* Hours on the device of a stored run with the same model, data size and batch
-  (e.g. a stored `small` Figure 1 run prices the `large` one): wall time per
-  step of that run times the steps needed, naming the device it ran on.
+* Measured hours: the stored runs' own wall times (a stack's wall time once,
+  not once per member), with the devices they ran on.
+* Estimated hours for the runs still missing: the wall time per run-step of a
+  stored run with the same model, data size and batch (e.g. a stored `small`
+  Figure 1 run prices the `large` one) times the run-steps needed, naming that
+  run's device; "not measured" where no stored run gives such a rate.
 """
 
 from __future__ import annotations
@@ -41,8 +44,10 @@ class PlanRow:
     stacks_missing: int
     steps: int | None
     gpu_hours: float | None
-    ref_hours: float | None
+    ref_hours: float | None       # estimate for the missing runs (None: no measured rate)
     ref_device: str | None
+    measured_hours: float = 0.0   # the stored runs' wall time
+    measured_devices: str = ""    # where it was measured, e.g. "AMD EPYC (1 threads): 5 runs"
 
 
 def load_gpu_check(path: str | os.PathLike[str] | None = None) -> dict[str, Any] | None:
@@ -71,27 +76,43 @@ def _gpu_step_s(cfg: Any, gpu: dict[str, Any] | None) -> float | None:
     return None
 
 
-def _shape(cfg_dict: dict[str, Any]) -> str:
+def _shape(cfg_dict: dict[str, Any], coarse: bool = False) -> str:
+    """What a step's cost depends on; ``coarse`` folds Figure 4's c >= 1 into one (a fallback rate)."""
     d = {k: v for k, v in cfg_dict.items() if k not in _FREE_FIELDS}
-    if "c" in d:
+    if "c" in d and coarse:
         d["c"] = min(int(d["c"]), 1)  # c = 0 is a plain SGD step; c >= 1 the per-example path
     return json.dumps(d, sort_keys=True, default=str)
 
 
+def _stack_share(prov: dict[str, Any]) -> float:
+    """This run's share of its stack's wall time (a stack stores its wall time with each member)."""
+    k = prov.get("stacked_with") or 1
+    return float(prov.get("wall_time_s") or 0.0) / max(int(k), 1)
+
+
+def _device(prov: dict[str, Any]) -> str:
+    return str(prov.get("device_name") or prov.get("device") or "?")
+
+
 def _reference_rates(store: RunStore) -> dict[tuple[str, str], tuple[float, str]]:
-    """(experiment, shape) -> (wall seconds per step of a stack, device) from stored runs."""
+    """(experiment, shape) -> (wall seconds per run-step, device) from stored runs, exact and coarse shapes."""
     rates: dict[tuple[str, str], tuple[float, str]] = {}
     for rec in store.list_runs():
         prov, cfg = rec.get("provenance", {}), rec.get("config", {})
-        steps, wall = cfg.get("steps"), prov.get("wall_time_s")
+        steps, wall = cfg.get("steps"), _stack_share(prov)
         if not steps or not wall or prov.get("resumed"):
             continue
-        dev = prov.get("device_name") or prov.get("device") or "?"
-        rate = (wall / steps, dev)
-        key = (rec["experiment"], _shape(cfg))
-        if key not in rates or rate[0] < rates[key][0]:
-            rates[key] = rate
+        rate = (wall / steps, _device(prov))
+        for coarse in (False, True):
+            key = (rec["experiment"], ("~" if coarse else "") + _shape(cfg, coarse))
+            if key not in rates or rate[0] < rates[key][0]:
+                rates[key] = rate
     return rates
+
+
+def _rate(rates: dict[tuple[str, str], tuple[float, str]], cfg: Any) -> tuple[float, str] | None:
+    exp, d = type(cfg).EXPERIMENT, to_dict(cfg)
+    return rates.get((exp, _shape(d))) or rates.get((exp, "~" + _shape(d, True)))
 
 
 def plan(profile: str, store: RunStore | None = None,
@@ -114,6 +135,12 @@ def plan(profile: str, store: RunStore | None = None,
             name = type(c).EXPERIMENT
             stacks.setdefault((name, exps[name].stack_key(c)), []).append(c)
         stored = sum(store.has(c) for c in configs)
+        measured, devices = 0.0, {}
+        for c in configs:
+            r = store.load(c) if store.has(c) else None
+            if r is not None and r.provenance.get("wall_time_s"):
+                measured += _stack_share(r.provenance) / 3600
+                devices[_device(r.provenance)] = devices.get(_device(r.provenance), 0) + 1
         missing = [g for g in stacks.values() if not all(store.has(c) for c in g)]
         steps = {to_dict(c).get("steps") for c in configs}
         gpu_h: float | None = 0.0
@@ -123,35 +150,53 @@ def plan(profile: str, store: RunStore | None = None,
             n = to_dict(g[0]).get("steps")
             s = _gpu_step_s(g[0], gpu)
             gpu_h = None if gpu_h is None or s is None or not n else gpu_h + s * n / 3600
-            r = rates.get((type(g[0]).EXPERIMENT, _shape(to_dict(g[0]))))
-            ref_h = None if ref_h is None or r is None or not n else ref_h + r[0] * n / 3600
-            ref_dev = r[1] if r else ref_dev
+            for c in g:  # per missing run: a run-step rate (Figure 4's c changes it)
+                if store.has(c):
+                    continue
+                r = _rate(rates, c)
+                ref_h = None if ref_h is None or r is None or not n else ref_h + r[0] * n / 3600
+                ref_dev = r[1] if r else ref_dev
         rows.append(PlanRow(fid, " + ".join(exps), len(configs), stored, len(missing),
-                            steps.pop() if len(steps) == 1 else None, gpu_h, ref_h, ref_dev))
+                            steps.pop() if len(steps) == 1 else None, gpu_h, ref_h, ref_dev,
+                            measured, ", ".join(f"{d}: {k} run{'s' * (k > 1)}" for d, k in devices.items())))
     return rows, gpu
+
+
+NOT_MEASURED = "not measured"
 
 
 def _h(v: float | None) -> str:
     if v is None:
-        return "-"
+        return NOT_MEASURED
     return "0" if v == 0 else (f"{v:.2f}" if v < 10 else f"{math.ceil(v)}")
 
 
 def format_plan(rows: list[PlanRow], gpu: dict[str, Any] | None, profile: str) -> str:
     lines = [f"plan for profile {profile!r}"]
     if gpu:
-        lines.append(f"GPU-hours assume one {gpu.get('device_name')} (measured by benchmarks/gpu_check.sh at "
-                     f"commit {str(gpu.get('commit'))[:10]}); '-' = a step that check does not measure")
+        lines.append(f"GPU-h: hours on one {gpu.get('device_name')} (measured by benchmarks/gpu_check.sh at "
+                     f"commit {str(gpu.get('commit'))[:10]}) for the missing runs; '{NOT_MEASURED}' = a step that "
+                     "check does not measure")
     else:
-        lines.append("GPU-hours: '-' everywhere: no GPU measurement is committed (run bash benchmarks/gpu_check.sh "
-                     "on a GPU and save its line as benchmarks/results/gpu_check.json)")
-    lines.append("ref-hours: wall time per step of a stored run with the same model and data size, times the "
-                 "steps still needed, on that run's device")
-    lines.append(f"{'figure':<14} {'experiment':<22} {'runs':>5} {'stored':>6} {'jobs':>5} {'steps':>8} "
-                 f"{'GPU-h':>7} {'ref-h':>7}  ref device")
+        lines.append(f"GPU-h: '{NOT_MEASURED}' everywhere: no GPU measurement is committed (run bash "
+                     "benchmarks/gpu_check.sh on a GPU and save its line as benchmarks/results/gpu_check.json)")
+    lines.append("measured-h: the stored runs' wall time (each stack once), on the devices named; est-h: the "
+                 "missing runs, from the wall time per step of a stored run with the same model and data size, "
+                 f"on that run's device ('{NOT_MEASURED}': no such run is stored)")
+    table = [["figure", "experiment", "runs", "stored", "jobs", "steps", "GPU-h", "measured-h", "est-h",
+              "measured on / est. from"]]
     for r in rows:
-        lines.append(f"{r.figure:<14} {r.experiment:<22} {r.runs:>5} {r.stored:>6} {r.stacks_missing:>5} "
-                     f"{r.steps if r.steps is not None else '-':>8} {_h(r.gpu_hours):>7} {_h(r.ref_hours):>7}  "
-                     f"{r.ref_device or ('-' if r.stacks_missing else '')}")
+        where = [f"measured on {r.measured_devices}" if r.measured_devices else "",
+                 f"est. from {r.ref_device}" if r.stacks_missing and r.ref_device else ""]
+        table.append([r.figure, r.experiment, str(r.runs), str(r.stored), str(r.stacks_missing),
+                      str(r.steps) if r.steps is not None else "-",
+                      _h(r.gpu_hours) if r.stacks_missing else "0",
+                      _h(r.measured_hours) if r.stored else "0", _h(r.ref_hours) if r.stacks_missing else "0",
+                      "; ".join(w for w in where if w)])
+    # widths from the content, so a long cell (a figure on two experiments) never shifts the columns after it
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    left = {0, 1, len(widths) - 1}
+    for row in table:
+        cells = [v.ljust(w) if i in left else v.rjust(w) for i, (v, w) in enumerate(zip(row, widths))]
+        lines.append("  ".join(cells).rstrip())
     return "\n".join(lines)
-

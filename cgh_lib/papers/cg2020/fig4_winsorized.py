@@ -15,6 +15,14 @@ whole state (weights, batch-order generator, epoch permutation, history) and
 resumes bit-identically on CPU. Seeds: init ``seed``, noise ``seed+1``, batch
 order ``seed+2``, so every c at one noise level starts from the same weights
 and sees the same minibatches.
+
+On CPU the cells of one grid row (one c, every noise level) train together in
+one process (`train_cells`), step for step, each member with its own weights,
+labels and batch order, so a member's numbers do not depend on what it was
+stacked with: every stored array is bit-equal to training the cell alone with
+`train_run` (tested). For c > 0 the step is `fused_backward`: the forward and
+the per-example deltas by hand (no autograd graph, hooks or vmap, ~1 ms of a
+~5 ms step at the large profile) and the native kernel per layer and member.
 """
 
 from __future__ import annotations
@@ -31,13 +39,15 @@ from torch import nn
 
 from cgh_lib.data.tensors import TensorData, corrupt_labels
 from cgh_lib.errors import UserError
+from cgh_lib.grads import native_winsorize
 from cgh_lib.grads.aggregators import WinsorizedAggregator, winsorize_kernel
 from cgh_lib.models.mlp import mlp
 from cgh_lib.papers.cg2020.fig1_label_noise import check_data, load_data
 from cgh_lib.papers.cg2020.mlp_config import validate_mlp_run
 from cgh_lib.store.config import config_hash
 from cgh_lib.store import faults
-from cgh_lib.store.experiments import Experiment, RunOptions, check_profile, register, sweep_configs
+from cgh_lib.store.experiments import (Experiment, RunOptions, check_profile, group_key, register,
+                                       sweep_configs)
 from cgh_lib.store.provenance import provenance
 from cgh_lib.store.runstore import RunResult
 from cgh_lib.train.eval_schedule import eval_steps
@@ -46,6 +56,7 @@ from cgh_lib.train.stacked import Timing, drive
 NOISE_LEVELS = (0.0, 0.25, 0.5, 0.75, 1.0)
 C_LEVELS = (0, 1, 2, 4, 8)
 CHECKPOINT_FORMAT = 2  # bump when the checkpoint's content changes: older ones are discarded, not misread
+STACK_CHECKPOINT_FORMAT = 1  # the same for `train_cells`' checkpoints (one per stack, keyed by its members)
 METRICS = ("train_acc", "test_acc", "train_loss", "test_loss", "pristine_acc", "corrupt_acc")
 
 
@@ -104,9 +115,14 @@ PROFILES: dict[str, dict[str, Any]] = {
 PROFILES["large"] = {**PROFILES["paper"], "n_train": 22_699}
 
 
-def stack_key(cfg: WinsorizedConfig) -> str:
-    """Every cell trains on its own (per-example clipping does not stack)."""
-    return config_hash(cfg)
+def stack_key(cfg: WinsorizedConfig) -> tuple:
+    """Cells that differ only in noise / scheme / init / seed train as one stack: a grid row (one c).
+
+    Why per c: every member of a row costs the same per step, so the 5 rows are 5
+    jobs of similar length (`cgh sweep` runs one job per stack).
+    """
+    return (cfg.dataset, cfg.n_train, cfg.n_test, cfg.hidden, cfg.lr, cfg.batch_size, cfg.steps,
+            cfg.eval_schedule, cfg.c)
 
 
 def sgd_update(model: nn.Module, lr: float) -> None:
@@ -208,30 +224,196 @@ def train_run(cfg: WinsorizedConfig, data: TensorData, opts: RunOptions) -> tupl
     return arrays, timing
 
 
+def fused_ok(model: nn.Module, agg: WinsorizedAggregator, x: torch.Tensor) -> bool:
+    """Whether `fused_backward` applies: c > 0 on CPU with the native kernel, a Linear/ReLU MLP in float32."""
+    return (agg.c > 0 and agg.kernel == "native" and native_winsorize.supports(x)
+            and isinstance(model, nn.Sequential) and isinstance(model[-1], nn.Linear)
+            and all(isinstance(m, nn.Linear) == (i % 2 == 0) and (i % 2 == 0 or isinstance(m, nn.ReLU))
+                    for i, m in enumerate(model)))
+
+
+@torch.no_grad()
+def fused_backward(model: nn.Sequential, x: torch.Tensor, y: torch.Tensor, c: int) -> None:
+    """Leave in each parameter's ``.grad`` exactly what ``WinsorizedAggregator(c).backward`` leaves.
+
+    Why by hand: the aggregator's route (forward hooks, a vmapped per-example loss,
+    autograd back to every pre-activation) costs ~1 ms of a ~5 ms step at the large
+    profile for what is three matmuls forward and back. The ops are the ones autograd
+    runs (``addmm`` forward, ``log_softmax`` backward with the -1 of each example's
+    own loss, ``dz @ W`` and ReLU's ``threshold_backward``), in the same layouts, so
+    the deltas and hence the native kernel's results are bit-equal
+    (tests/test_winsorized_runs.py checks whole runs).
+    """
+    lins = [m for m in model if isinstance(m, nn.Linear)]
+    acts, h = [x], x
+    for i, lin in enumerate(lins):
+        z = torch.addmm(lin.bias, h, lin.weight.t())  # F.linear's own op for a 2-D input
+        if i < len(lins) - 1:
+            h = torch.relu(z)
+            acts.append(h)
+    # d(sum of the per-example cross-entropies)/d(logits): softmax - onehot, as log_softmax's backward forms it
+    onehot_grad = torch.zeros_like(z).scatter_(1, y.unsqueeze(1), -1.0)
+    dz = torch._log_softmax_backward_data(onehot_grad, torch.log_softmax(z, 1), 1, z.dtype)
+    for i in range(len(lins) - 1, -1, -1):
+        lin = lins[i]
+        prev = torch.ops.aten.threshold_backward(dz.mm(lin.weight), acts[i], 0.0) if i > 0 else None
+        lin.bias.grad = native_winsorize.winsor_rows(dz, c)
+        lin.weight.grad = native_winsorize.winsor_outer(dz, acts[i], c)
+        dz = prev
+
+
+@dataclass
+class _Cell:
+    """One member of a `train_cells` stack: what `train_run` keeps for its one cell."""
+
+    cfg: WinsorizedConfig
+    y: torch.Tensor
+    corrupt: torch.Tensor
+    model: nn.Sequential
+    agg: WinsorizedAggregator
+    gen: torch.Generator
+    order: dict[str, Any]
+    perm: torch.Tensor
+    hist: dict[str, list]
+    fused: bool = False
+
+
+def train_cells(configs: Sequence[WinsorizedConfig], data: TensorData, opts: RunOptions
+                ) -> tuple[list[dict[str, np.ndarray]], Timing]:
+    """Train cells sharing a `stack_key` in lockstep in one process; per member, what `train_run` returns.
+
+    Each member has its own model, labels, aggregator and batch-order generator and
+    takes exactly `train_run`'s step, so its stored arrays are bit-equal to training it
+    alone on the same machine; the stack shares the data, the step loop, evaluations'
+    schedule and one checkpoint (keyed by its members, resumed bit-identically).
+    """
+    device = opts.torch_device()
+    first = configs[0]
+    exp, key = first.EXPERIMENT, group_key(configs)
+    data = data.to(device)
+    n = data.x_train.shape[0]
+    per_epoch = n // first.batch_size
+    cells = []
+    for cfg in configs:
+        y, corrupt = corrupt_labels(data.y_train, cfg.noise, cfg.seed + 1, cfg.noise_scheme)
+        model = mlp(data.x_train.shape[1], cfg.hidden, data.num_classes, cfg.init, cfg.seed).to(device)
+        agg = WinsorizedAggregator(cfg.c)
+        cells.append(_Cell(cfg, y.to(device), corrupt.to(device), model, agg,
+                           torch.Generator().manual_seed(cfg.seed + 2),
+                           {"perm": torch.empty(0, dtype=torch.long), "pos": per_epoch},
+                           torch.empty(0, dtype=torch.long, device=device), {m: [] for m in (*METRICS, "step")},
+                           fused=fused_ok(model, agg, data.x_train)))
+    timing, step = Timing(), 0
+    started = time.perf_counter()
+    state = opts.store.load_checkpoint(exp, key)
+    if state is not None and (state.get("format") != STACK_CHECKPOINT_FORMAT
+                              or len(state.get("members", ())) != len(cells)):
+        print(f"cgh: discarding a stale checkpoint of {key} (format {state.get('format')!r}, this code writes "
+              f"{STACK_CHECKPOINT_FORMAT}); starting from step 0", file=sys.stderr)
+        state = None
+    if state is not None:
+        for cell, st in zip(cells, state["members"]):
+            cell.model.load_state_dict(st["model"])
+            cell.gen.set_state(st["gen"])
+            cell.order, cell.hist = st["order"], st["hist"]
+            cell.perm = cell.order["perm"].to(device)
+        step = state["step"]
+        timing = Timing(**state["timing"])
+        timing.resumed += 1
+        print(f"resuming {', '.join(config_hash(c) for c in configs)} from step {step} of {first.steps}",
+              file=sys.stderr)
+
+    def save(step: int) -> None:
+        opts.store.save_checkpoint(exp, key, {
+            "format": STACK_CHECKPOINT_FORMAT, "step": step,
+            "members": [{"model": {k: v.detach().cpu().clone() for k, v in c.model.state_dict().items()},
+                         "gen": c.gen.get_state(), "order": {"perm": c.order["perm"].clone(), "pos": c.order["pos"]},
+                         "hist": {k: list(v) for k, v in c.hist.items()}} for c in cells],
+            "timing": dict(vars(timing), prior_wall_s=timing.prior_wall_s + time.perf_counter() - started)})
+
+    def evaluate_at(step: int) -> None:
+        t0 = time.perf_counter()
+        for c in cells:
+            for k, v in evaluate(c.model, data, c.y, c.corrupt).items():
+                c.hist[k].append(v)
+        faults.point("eval", step)
+        for c in cells:
+            c.hist["step"].append(step)
+        timing.eval_s += time.perf_counter() - t0
+
+    def one_step() -> None:
+        batches = []
+        for c in cells:  # train_run's batch order, per member
+            if c.order["pos"] >= per_epoch:
+                c.order["perm"], c.order["pos"] = torch.randperm(n, generator=c.gen), 0
+                c.perm = c.order["perm"].to(device)
+            batches.append(c.perm[c.order["pos"] * c.cfg.batch_size:(c.order["pos"] + 1) * c.cfg.batch_size])
+            c.order["pos"] += 1
+        taken[0] += 1
+        faults.point("mid_step", taken[0])
+        for c, idx in zip(cells, batches):
+            x = data.x_train[idx]
+            if c.fused:
+                fused_backward(c.model, x, c.y[idx], c.cfg.c)
+            else:
+                c.agg.backward(c.model, F.cross_entropy, x, c.y[idx])
+            sgd_update(c.model, c.cfg.lr)
+
+    taken = [step]  # steps taken so far (for fault injection)
+    if not cells[0].hist["step"]:
+        evaluate_at(step)
+    drive(one_step, evaluate_at, save, start=step, steps=first.steps,
+          eval_at=eval_steps(first.eval_schedule, first.steps), timing=timing, device=device,
+          checkpoint_every_s=opts.checkpoint_every_s, checkpoint_every_steps=opts.checkpoint_every_steps,
+          progress=opts.progress, desc=f"c {first.c} noise {','.join(f'{c.noise:g}' for c in configs)}")
+    timing.extra["wall_s"] = timing.prior_wall_s + time.perf_counter() - started
+    out = []
+    for c in cells:
+        arrays = {k: np.asarray(v, dtype=np.int64 if k == "step" else np.float64) for k, v in c.hist.items()}
+        arrays["corrupt"] = c.corrupt.cpu().numpy()
+        arrays["overfit"] = overfit(arrays["train_acc"], arrays["test_acc"], c.cfg.noise)
+        out.append(arrays)
+    return out, timing
+
+
 def overfit(ta: np.ndarray, va: np.ndarray, noise: float) -> np.ndarray:
     """The paper's overfit ta - [e/10 + (1-e) va] (§3.3)."""
     return ta - (noise / 10.0 + (1.0 - noise) * va)
 
 
 def run_group(configs: Sequence[WinsorizedConfig], opts: RunOptions) -> list[RunResult]:
+    """Train configs sharing a stack key and store each result: on CPU as one `train_cells`
+    stack, on a GPU cell after cell (`train_run`)."""
     for c in configs:
         c.validate()
+    device = opts.torch_device()
+    data = load_data(configs[0], opts.data_root)
+    prov = provenance(device)
+    if device.type == "cpu":
+        arrays, timing = train_cells(configs, data, opts)
+        trained = [(cfg, arr, timing) for cfg, arr in zip(configs, arrays)]
+        drops = [[] for _ in configs]
+        drops[-1] = [opts.store.checkpoint_path(configs[0].EXPERIMENT, group_key(configs))]
+    else:
+        trained, drops = [], []
+        for cfg in configs:
+            arrays, timing = train_run(cfg, data, opts)
+            trained.append((cfg, arrays, timing))
+            drops.append([opts.store.checkpoint_path(cfg.EXPERIMENT, config_hash(cfg))])
     out = []
-    data = None
-    for cfg in configs:
-        if data is None:
-            data = load_data(cfg, opts.data_root)
-        prov = provenance(opts.torch_device())
-        arrays, timing = train_run(cfg, data, opts)
-        prov.update(wall_time_s=round(timing.extra["wall_s"], 3), train_time_s=round(timing.train_s, 3),
-                    eval_time_s=round(timing.eval_s, 3), resumed=timing.resumed, data=data.describe(),
-                    winsorize_kernel="none (c = 0: plain SGD)" if cfg.c == 0 else (
-                        "topk (GPU)" if opts.torch_device().type == "cuda" else winsorize_kernel()))
+    for (cfg, arrays, timing), drop in zip(trained, drops):
+        p = dict(prov)
+        # a stack's times are the whole stack's (as Figure 1's); stacked_with says how many runs shared them
+        p.update(wall_time_s=round(timing.extra["wall_s"], 3), train_time_s=round(timing.train_s, 3),
+                 eval_time_s=round(timing.eval_s, 3), resumed=timing.resumed, data=data.describe(),
+                 stacked_with=len(configs) if device.type == "cpu" else 1,
+                 winsorize_kernel="none (c = 0: plain SGD)" if cfg.c == 0 else (
+                     "topk (GPU)" if device.type == "cuda" else winsorize_kernel()))
         final = {m: float(arrays[m][-1]) for m in METRICS}
         final.update(step=int(arrays["step"][-1]), overfit=float(arrays["overfit"][-1]),
                      proper_acc=float(1 - arrays["corrupt"].mean()))
-        out.append(opts.store.save(cfg, final, arrays, prov,
-                                   drop=[opts.store.checkpoint_path(cfg.EXPERIMENT, config_hash(cfg))]))
+        # the stack's checkpoint goes with its last member's result
+        out.append(opts.store.save(cfg, final, arrays, p, drop=drop))
     return out
 
 

@@ -35,7 +35,7 @@ def test_both_profiles_side_by_side_with_one_sentence_per_claim(tmp_path):
     out = scale.compare_scales("cg2020-fig4", store)
     assert out.stored == {"small": True, "large": True}
     axes = out.figure.get_axes()
-    assert len(axes) == 5 * 2  # a row per c, a column per profile, each an image
+    assert len(axes) == 5 * 2  # each c row at both profiles, each an image
     assert all(ax.get_images() for ax in axes)
     recs = out.records
     assert len(out.sentences) == len(recs["small"]) == len(recs["large"]) > 0

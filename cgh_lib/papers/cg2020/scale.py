@@ -1,7 +1,7 @@
 """What changes with scale: a CG2020 figure at two profiles (``small`` and ``large``) side by side.
 
 `compare_scales` reads both profiles' runs from the store (it never trains), draws
-the figure's own panels once per profile in two columns (a profile whose runs are
+the figure's own panels once per profile, each panel row at both profiles one above the other (a profile whose runs are
 not all stored gets a panel saying so, with the command that makes them), and
 writes one sentence per claim from the two profiles' claim records: each side's
 verdict and measured values, whether the verdict changed, and the settings that
@@ -167,6 +167,18 @@ class ScaleComparison:
         return pd.DataFrame(rows)
 
 
+def show(cmp: ScaleComparison) -> None:
+    """What a CG2020 page shows under "Small and large": the figure, one verdict column per
+    profile, then the generated sentence of each claim (as prose, so the table stays narrow)."""
+    from IPython.display import Markdown, display
+
+    display(cmp.figure)
+    plt.close(cmp.figure)
+    table = cmp.table().drop(columns=["what changed with scale", "statement"])
+    display(table.style.hide(axis="index"))
+    display(Markdown("\n".join(f"- {s}" for s in cmp.sentences)))
+
+
 def compare_scales(figure: str, store: RunStore | None = None, profiles: Sequence[str] = PROFILES,
                    records: Callable[[str, str, RunStore], list[dict[str, Any]]] = claim_records,
                    dpi: int = 80) -> ScaleComparison:
@@ -179,30 +191,36 @@ def compare_scales(figure: str, store: RunStore | None = None, profiles: Sequenc
     store = store or RunStore()
     images: dict[str, list[Any] | None] = {}
     stored, missing = {}, {}
+    widths: list[float] = []
     for p in profiles:
         runs, miss = stored_runs(figure, p, store)
         stored[p], missing[p] = bool(runs), len(miss)
-        images[p] = [_raster(f, dpi) for f in _draw(figure, runs, f"{figure} at {p}")] if runs else None
+        drawn = _draw(figure, runs, f"{figure} at {p}") if runs else []
+        widths += [f.get_figwidth() for f in drawn]
+        images[p] = [_raster(f, dpi) for f in drawn] if runs else None
+    # Each panel row of the figure at both profiles, one above the other (row r at small, then at
+    # large): full column width, so the panels' text keeps the size the figure pages check (>= 9 px);
+    # halving them side by side would not.
     rows = max(len(v) for v in images.values() if v) if any(images.values()) else 1
+    cells = [(r, p) for r in range(rows) for p in profiles]
     heights = []
-    for r in range(rows):  # each row as tall as its tallest panel, relative to its width
-        hs = [im[r].shape[0] / im[r].shape[1] for im in images.values() if im and r < len(im)]
-        heights.append(max(hs) if hs else 0.3)
-    width = 16.0
-    fig, axes = plt.subplots(rows, 2, figsize=(width, max(2.0, width / 2 * sum(heights))),
+    for r, p in cells:
+        im = images[p]
+        heights.append(im[r].shape[0] / im[r].shape[1] if im and r < len(im) else 0.12)
+    width = max(widths) if widths else 9.6
+    fig, axes = plt.subplots(len(cells), 1, figsize=(width, max(1.5, width * sum(heights) * 1.08)),
                              gridspec_kw={"height_ratios": heights}, squeeze=False)
-    for j, p in enumerate(profiles):
-        for r in range(rows):
-            ax = axes[r, j]
-            ax.set_axis_off()
-            ims = images[p]
-            if ims and r < len(ims):
-                ax.imshow(ims[r])
-            elif r == 0:
-                cmd = f"cgh figure {figure} --profile {p}"
-                ax.text(0.5, 0.5, f"{p}: not stored ({missing[p]} run(s) missing)\nmake them with: {cmd}",
-                        ha="center", va="center", fontsize=12, transform=ax.transAxes, wrap=True)
-        axes[0, j].set_title(f"{p}" + ("" if stored[p] else " (not stored)"), fontsize=13)
+    for i, (r, p) in enumerate(cells):
+        ax = axes[i, 0]
+        ax.set_axis_off()
+        ims = images[p]
+        if ims and r < len(ims):
+            ax.imshow(ims[r])
+            ax.set_title(f"{p}" + (f" (row {r + 1})" if rows > 1 else ""), fontsize=12, loc="left")
+        elif r == 0:
+            cmd = f"cgh figure {figure} --profile {p}"
+            ax.text(0.5, 0.5, f"{p}: not stored ({missing[p]} run(s) missing); make them with: {cmd}",
+                    ha="center", va="center", fontsize=11, transform=ax.transAxes)
     fig.suptitle(f"{figure}: {' vs '.join(profiles)} ({scale_difference(figure, profiles)})", fontsize=12)
     fig.tight_layout()
     recs = {p: records(figure, p, store) if stored[p] else [] for p in profiles}

@@ -450,17 +450,14 @@ def as_grid(configs: Sequence[WinsorizedConfig], runs: Sequence[RunResult]) -> d
 
 
 def summary_table(grid: dict[tuple[int, float], RunResult]) -> "Any":
-    """Final ta / va / overfit per cell as a DataFrame (rows c, columns noise)."""
+    """Final train / test accuracy, overfit and proper accuracy per cell as a DataFrame: rows
+    (c, metric), columns noise (a long table, so it fits a book column at any grid size)."""
     import pandas as pd
 
     cs = sorted({c for c, _ in grid})
     ns = sorted({n for _, n in grid})
-    cols = pd.MultiIndex.from_product([[f"{n:.0%}" for n in ns], ["ta", "va", "overfit", "proper"]])
-    rows = []
-    for c in cs:
-        row = []
-        for n in ns:
-            f = grid[(c, n)].final
-            row += [f["train_acc"], f["test_acc"], f["overfit"], f["proper_acc"]]
-        rows.append(row)
-    return pd.DataFrame(rows, index=pd.Index([f"c={c}" for c in cs]), columns=cols).round(3)
+    metrics = (("train acc", "train_acc"), ("test acc", "test_acc"), ("overfit", "overfit"),
+               ("proper acc", "proper_acc"))
+    index = pd.MultiIndex.from_product([[f"c={c}" for c in cs], [m for m, _ in metrics]])
+    rows = [[grid[(c, n)].final[key] for n in ns] for c in cs for _, key in metrics]
+    return pd.DataFrame(rows, index=index, columns=[f"{n:.0%} noise" for n in ns]).round(3)

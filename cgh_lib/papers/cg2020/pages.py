@@ -60,7 +60,9 @@ def fig1_finals(runs: PageRuns) -> Any:
 
     final = pd.DataFrame({f"{n:.0%}": pd.DataFrame([r.final for r in rs]).mean(numeric_only=True)
                           for n, rs in runs.by_key.items()}).T
-    return final[["train_acc", "test_acc", "pristine_acc", "corrupt_acc", "train_loss", "pristine_fraction"]].round(4)
+    cols = {"train_acc": "train acc", "test_acc": "test acc", "pristine_acc": "pristine acc",
+            "corrupt_acc": "corrupt acc", "train_loss": "train loss", "pristine_fraction": "pristine share"}
+    return final[list(cols)].rename(columns=cols).rename_axis("noise").round(3)
 
 
 def fig4_finals(runs: PageRuns) -> Any:

@@ -29,8 +29,10 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -45,6 +47,8 @@ EXECUTED_DIR = REPO_ROOT / "book" / "figures"
 GENERATED_DIR = REPO_ROOT / "book" / "generated"
 BUILD_DIR = REPO_ROOT / "_build"
 FAILED_DIR = REPO_ROOT / ".cgh" / "failed"  # executed copies of failed runs (ignored by git and the book)
+# papermill's output while a figure executes: outside book/, so a killed execution never becomes a page
+RUNNING_DIR = REPO_ROOT / ".cgh" / "running"
 RUNTIME_KEYS = ("profile",)
 # Profiles the stored build prefers, best first. A new profile (e.g. a larger CPU
 # scale) is one more entry here, at its place in the order.
@@ -95,11 +99,58 @@ def fingerprint(fig: Figure, profile: str, params: dict[str, Any]) -> str:
     return h.hexdigest()[:16]
 
 
+def read_executed(path: Path) -> tuple[Any | None, str | None]:
+    """(notebook, None) for a valid executed copy; (None, why) for a truncated or malformed one;
+    (None, None) where there is none. Nothing is used, rendered or trusted before this check."""
+    import nbformat
+
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None, None
+    except (OSError, UnicodeDecodeError) as e:
+        return None, f"unreadable: {type(e).__name__}"
+    try:
+        nb = nbformat.reads(text, as_version=4)
+        nbformat.validate(nb)
+    except Exception as e:  # JSON errors, schema violations: one class of "not a notebook"
+        return None, f"not a valid notebook ({type(e).__name__})"
+    if not isinstance(nb.metadata.get("cgh"), dict):
+        return None, "not an executed copy of cgh (no cgh metadata)"
+    return nb, None
+
+
 def executed_info(fig: Figure) -> dict[str, Any] | None:
-    p = executed_path(fig)
-    if not p.exists():
-        return None
-    return json.loads(p.read_text()).get("metadata", {}).get("cgh")
+    """The cgh metadata of the figure's executed copy; None if there is none or it is damaged
+    (then it counts as out of date: `cgh book` re-executes it, `cgh list` says so)."""
+    nb, why = read_executed(executed_path(fig))
+    if why is not None:
+        _log(f"warning: the executed copy {executed_path(fig).relative_to(REPO_ROOT)} is {why}; "
+             "it will be re-executed")
+    return None if nb is None else dict(nb.metadata["cgh"])
+
+
+def clean_leftovers() -> list[Path]:
+    """Remove the temp notebooks of executions that were killed (their process is gone): today's
+    under ``.cgh/running/``, and older code's ``book/figures/.<name>.running-<pid>.ipynb``."""
+    gone = []
+    for p in [*RUNNING_DIR.glob("*.running-*.ipynb"), *EXECUTED_DIR.glob(".*.running-*.ipynb")]:
+        pid = p.stem.split(".running-", 1)[-1].split("-", 1)[0]
+        if pid.isdigit() and _alive(int(pid)) and int(pid) != os.getpid():
+            continue
+        p.unlink(missing_ok=True)
+        gone.append(p)
+    return gone
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def is_up_to_date(fig: Figure, profile: str, params: dict[str, Any]) -> bool:
@@ -331,7 +382,9 @@ def execute_figure(fig_id: str, profile: str, params: dict[str, str] | None = No
     values["profile"] = profile
     out = executed_path(fig)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.running-{os.getpid()}.ipynb")
+    RUNNING_DIR.mkdir(parents=True, exist_ok=True)
+    clean_leftovers()
+    tmp = RUNNING_DIR / f"{out.stem}.running-{os.getpid()}-{threading.get_ident()}.ipynb"
     t0 = time.time()
     try:
         with _kernel_env(stored_only):
@@ -400,6 +453,8 @@ def site_config(assets: Path | None, repo_url: str | None) -> Path:
     import yaml
 
     cfg = yaml.safe_load((REPO_ROOT / "_config.yml").read_text())
+    # temp and hidden files are never pages (a killed execution's notebook of older code)
+    cfg["exclude_patterns"] = [*cfg.get("exclude_patterns", []), "**/.*", "**/.*/**"]
     sph = cfg.setdefault("sphinx", {})
     conf = sph.setdefault("config", {})
     sph.setdefault("extra_extensions", []).append("cgh_lib.book.sphinx_ext")
@@ -444,6 +499,12 @@ def build_book(profile: str | None = None, force: bool = False, progress: bool =
     t_start = time.time()
     if profile is not None:
         check_profile(profile)
+    for p in clean_leftovers():
+        _log(f"removed the temp notebook of a killed execution: {p.relative_to(REPO_ROOT)}")
+    for p in EXECUTED_DIR.glob("*.ipynb"):  # a damaged copy is never rendered: out of date, or removed
+        if read_executed(p)[1] is not None:
+            _log(f"warning: removing the damaged executed copy {p.relative_to(REPO_ROOT)} ({read_executed(p)[1]})")
+            p.unlink()
     store = RunStore()
     shown: dict[str, str | None] = {}
     params: dict[str, dict[str, Any]] = {}  # notebook parameters of the stored view (e.g. the stored seeds)
@@ -508,18 +569,85 @@ def build_book(profile: str | None = None, force: bool = False, progress: bool =
     return BUILD_DIR / "html" / "index.html"
 
 
-def publish(html_dir: Path | None = None, push: bool = True) -> None:
-    """Publish the built site to the ``gh-pages`` branch with ghp-import (``.nojekyll`` added)."""
+@dataclass
+class Remote:
+    name: str
+    url: str
+    has_pages: bool  # the remote already has a gh-pages branch
+
+
+def _is_local(url: str) -> bool:
+    """A remote that is a folder on this machine (a path or file:// URL), not a server."""
+    if url.startswith("file://"):
+        return True
+    if "://" in url:
+        return False
+    host, sep, _ = url.partition(":")  # scp-like user@host:path
+    return not sep or "/" in host or not host
+
+
+def check_publish(remote: str = "origin", force: bool = False, allow_local: bool = False) -> Remote:
+    """Check, before anything is built, that ``cgh book --publish`` can push: the remote exists,
+    answers, is not a local path (unless ``allow_local``: pushing there is not publishing), and
+    (without ``force``) will accept a fast-forward of its gh-pages branch."""
+    url = _git("remote", "get-url", remote)
+    if not url:
+        raise UserError(f"no git remote {remote!r} to publish to; accepted: an existing remote "
+                        f"(git remote add {remote} URL), or --remote NAME")
+    if _is_local(url) and not allow_local:
+        raise UserError(f"git remote {remote!r} is a local path ({url}): pushing there publishes nothing; "
+                        "accepted: a hosted remote, or --allow-local-remote to push to it anyway")
+    try:
+        res = subprocess.run(["git", "ls-remote", "--heads", remote, "gh-pages"], cwd=REPO_ROOT, capture_output=True,
+                             text=True, timeout=60, env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
+    except subprocess.TimeoutExpired:
+        raise UserError(f"git remote {remote!r} ({url}) did not answer in 60 s; accepted: a reachable remote") from None
+    if res.returncode != 0:
+        why = (res.stderr.strip().splitlines() or ["no answer"])[-1]
+        raise UserError(f"git remote {remote!r} ({url}) cannot be reached: {why}; accepted: a reachable remote "
+                        "you can push to")
+    if _is_local(url):
+        _log(f"note: publishing to a local-path remote {remote!r} ({url}), as --allow-local-remote asks")
+    return Remote(remote, url, bool(res.stdout.strip()))
+
+
+PUBLISH_BRANCH = "cgh-publish-tmp"  # local scratch branch, deleted after the push
+
+
+def publish(html_dir: Path | None = None, remote: Remote | None = None, force: bool = False) -> None:
+    """Push the built site (``.nojekyll`` added) to the remote's ``gh-pages`` branch.
+
+    The commit is made with ghp-import on a scratch branch that starts from the
+    remote's gh-pages (so the push is a fast-forward) and is deleted afterwards:
+    no local ``gh-pages`` branch is left behind. Only ``force`` replaces the
+    remote's history (``git push --force``).
+    """
     html_dir = html_dir or BUILD_DIR / "html"
     if not (html_dir / "index.html").exists():
         raise UserError(f"no built site at {html_dir}; accepted: run `cgh book` first")
+    remote = remote or check_publish()
     exe = Path(sys.executable).parent / "ghp-import"
-    cmd = [str(exe) if exe.exists() else "ghp-import", "-n", "-f", "-m", "Publish the book", str(html_dir)]
-    if push:
-        cmd.insert(-1, "-p")
-    res = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True)
-    if res.returncode != 0:
-        raise UserError(f"ghp-import failed: {(res.stderr or res.stdout).strip().splitlines()[-1:]}")
+    _git("branch", "-D", PUBLISH_BRANCH)
+    try:
+        if remote.has_pages and not force:
+            fetch = subprocess.run(["git", "fetch", "--quiet", remote.name, f"gh-pages:{PUBLISH_BRANCH}"],
+                                   cwd=REPO_ROOT, capture_output=True, text=True)
+            if fetch.returncode != 0:
+                raise UserError(f"cannot fetch gh-pages from {remote.name}: "
+                                f"{(fetch.stderr.strip().splitlines() or ['?'])[-1]}; accepted: a reachable remote")
+        cmd = [str(exe) if exe.exists() else "ghp-import", "-n", "-b", PUBLISH_BRANCH, "-m", "Publish the book",
+               str(html_dir)]
+        res = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True)
+        if res.returncode != 0:
+            raise UserError(f"ghp-import failed: {(res.stderr or res.stdout).strip().splitlines()[-1:]}")
+        push = ["git", "push", *(["--force"] if force else []), remote.name, f"{PUBLISH_BRANCH}:gh-pages"]
+        res = subprocess.run(push, cwd=REPO_ROOT, capture_output=True, text=True)
+        if res.returncode != 0:
+            last = (res.stderr.strip().splitlines() or ["?"])[-1]
+            raise UserError(f"push to {remote.name} gh-pages refused: {last}; accepted: --force-push to replace "
+                            "its history")
+    finally:
+        _git("branch", "-D", PUBLISH_BRANCH)
 
 
 def list_figures() -> list[dict[str, Any]]:

@@ -77,6 +77,7 @@ from cgh_lib.train.distributed import (
     unwrap_model,
     wrap_model,
 )
+from cgh_lib.train.divergence import check_loss
 from cgh_lib.train.interrupt import DeferredSignals
 
 __all__ = [
@@ -404,6 +405,8 @@ def train_with_loader(
         history["step"].append(step)
         history["lr"].append(last_lr)
         history["train_running_loss"].append(float(r[0] / r[1]) if r[1] > 0 else None)
+        if r[1] > 0:  # NaN / exploding: stop, store as diverged
+            check_loss(step, history["train_running_loss"][-1])
         running.zero_()
         for name in names:
             m = evaluate(net, eval_sets[name], ctx, eval_bs, cfg.amp, cfg.channels_last, cfg.num_workers)

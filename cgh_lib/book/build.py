@@ -554,8 +554,8 @@ def build_book(profile: str | None = None, force: bool = False, progress: bool =
     pages.write_pages(shown, store, profile_order(), profile, machine_paths())
     assets = web_assets.stage(BUILD_DIR / "web")
     if assets is None:
-        _log("warning: no local copies of MathJax / the widget JavaScript (run `npm ci` in the repository); "
-             "the site loads them from CDNs and its widgets and formulas need a network")
+        _log(f"warning: the vendored MathJax / widget JavaScript ({web_assets.VENDORED}) is missing or not the "
+             "pinned archive; the site loads them from CDNs and its widgets and formulas need a network")
     config = site_config(assets, repo_url if repo_url is not None else default_repo_url())
     exe = Path(sys.executable).parent / "jupyter-book"
     cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(REPO_ROOT), "--path-output", str(REPO_ROOT),

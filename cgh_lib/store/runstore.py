@@ -88,6 +88,13 @@ class RunResult:
         return float(self.provenance.get("wall_time_s", float("nan")))
 
     @property
+    def kernel(self) -> str | None:
+        """The winsorization kernel the run used (native, eager fallback, ...), where it has one:
+        the fallback's last digits differ, so the stamp and `cgh claims` show it."""
+        k = self.provenance.get("winsorize_kernel")
+        return None if k is None else str(k)
+
+    @property
     def diverged(self) -> str | None:
         """Why the run diverged (e.g. "train loss nan at step 12"), or None for a valid result."""
         if self.status != "diverged":
@@ -143,7 +150,7 @@ def seal(record: dict[str, Any]) -> dict[str, Any]:
 
 
 # --- machine paths in provenance: a dataset is named by its name and its folder under the data root
-_ABS_PATH = re.compile(r"(?<![\w.~])/(?:[^\s;,()'\"]+/)*([^\s;,()'\"/]+)")
+_ABS_PATH = re.compile(r"(?<![\w.~:/])(?:~|\.{1,2})?/(?:[^\s;,()'\"]+/)*([^\s;,()'\"/]+)")
 
 
 def portable_data(text: str) -> str:

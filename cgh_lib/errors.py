@@ -74,6 +74,14 @@ def os_error_line(e: OSError) -> str:
         errno.ENOENT: "the path does not exist: create it, or choose an existing folder",
         errno.EISDIR: "a folder stands where a file should be: move it away",
     }
+    if e.errno in (errno.ENOTDIR, errno.EEXIST) and e.filename:  # name the file that is in the way
+        import os
+
+        p = str(e.filename)
+        while p and p != os.path.dirname(p) and not os.path.isfile(p):
+            p = os.path.dirname(p)
+        if os.path.isfile(p):
+            path = p
     fix = fixes.get(e.errno or -1, "check the path and its filesystem")
     what = e.strerror or type(e).__name__
     return f"{what}{f': {path}' if path else ''}; {fix}"

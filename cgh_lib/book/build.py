@@ -72,6 +72,10 @@ def coerce_params(fig: Figure, params: dict[str, str]) -> dict[str, Any]:
     """Validate parameter names against the notebook and parse values as Python literals."""
     accepted = notebook_parameters(fig)
     out: dict[str, Any] = {}
+    for key in RUNTIME_KEYS:  # set by the command (--profile), never silently overridden by -p
+        if key in params:
+            raise UserError(f"parameter {key}={params[key]!r} is set with --{key}, not -p; accepted: "
+                            f"--{key} {params[key]}")
     for key, raw in params.items():
         if key not in accepted:
             raise UserError(f"unknown parameter key {key!r} for figure {fig.id}; accepted: {', '.join(accepted)}")
@@ -125,9 +129,17 @@ def executed_info(fig: Figure) -> dict[str, Any] | None:
     (then it counts as out of date: `cgh book` re-executes it, `cgh list` says so)."""
     nb, why = read_executed(executed_path(fig))
     if why is not None:
-        _log(f"warning: the executed copy {executed_path(fig).relative_to(REPO_ROOT)} is {why}; "
+        _log(f"warning: the executed copy {_rel(executed_path(fig))} is {why}; "
              "it will be re-executed")
     return None if nb is None else dict(nb.metadata["cgh"])
+
+
+def _rel(p: Path) -> str:
+    """A path as the log shows it: relative to the checkout where it is inside it."""
+    try:
+        return str(p.relative_to(REPO_ROOT))
+    except ValueError:
+        return str(p)
 
 
 def clean_leftovers() -> list[Path]:
@@ -332,6 +344,11 @@ def validate_params(fig: Figure, profile: str, values: dict[str, Any]) -> None:
         if kinds and not (isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)):
             raise UserError(f"parameter {key}={value!r} of figure {fig.id} is {_type_name(value)}; "
                             f"accepted: {_type_name(default)}, e.g. {key}={default!r}")
+    for key, value in values.items():  # an empty sweep (noise_levels=[]) would render an empty figure
+        default = _literal(defaults.get(key))
+        if isinstance(value, (list, tuple, dict)) and not value and default:
+            raise UserError(f"parameter {key}={value!r} of figure {fig.id} is empty; accepted: a non-empty "
+                            f"{_type_name(default)[2:]}, e.g. {key}={default!r}")
     seeds = values.get("seeds")
     if "seeds" in defaults and seeds is not None and not (
             isinstance(seeds, (list, tuple)) and seeds
@@ -500,10 +517,10 @@ def build_book(profile: str | None = None, force: bool = False, progress: bool =
     if profile is not None:
         check_profile(profile)
     for p in clean_leftovers():
-        _log(f"removed the temp notebook of a killed execution: {p.relative_to(REPO_ROOT)}")
+        _log(f"removed the temp notebook of a killed execution: {_rel(p)}")
     for p in EXECUTED_DIR.glob("*.ipynb"):  # a damaged copy is never rendered: out of date, or removed
         if read_executed(p)[1] is not None:
-            _log(f"warning: removing the damaged executed copy {p.relative_to(REPO_ROOT)} ({read_executed(p)[1]})")
+            _log(f"warning: removing the damaged executed copy {_rel(p)} ({read_executed(p)[1]})")
             p.unlink()
     store = RunStore()
     shown: dict[str, str | None] = {}

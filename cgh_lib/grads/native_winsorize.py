@@ -408,8 +408,10 @@ def _open(out: Path) -> ctypes.CDLL:
     data = out.read_bytes()
     try:
         want = _digest_path(out).read_text().strip()
-    except FileNotFoundError:
-        raise ValueError("no checksum beside it") from None
+    except FileNotFoundError:  # built by code before digests: adopt it if it loads (else it is rebuilt)
+        lib = _bind(ctypes.CDLL(str(out)))
+        _digest_path(out).write_text(hashlib.sha256(data).hexdigest() + "\n")
+        return lib
     if hashlib.sha256(data).hexdigest() != want:
         raise ValueError("checksum mismatch")
     return _bind(ctypes.CDLL(str(out)))

@@ -307,7 +307,7 @@ class RunStore:
         for _attempt in range(20):
             try:
                 text = (d / rec_name).read_bytes()
-            except FileNotFoundError:
+            except (FileNotFoundError, NotADirectoryError):  # not stored (a writer reports a blocking file)
                 return None, None
             except OSError as e:
                 return None, f"{rec_name} cannot be read: {e.strerror}"

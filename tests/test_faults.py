@@ -310,9 +310,9 @@ def test_tampered_result_is_never_served_as_cached(tamper, tmp_path):
 
 
 def test_read_only_commands_report_a_bad_result_and_leave_it_in_place(tmp_path):
-    """`cgh claims` and `cgh list` never train and never rename: a result failing its checksum is reported."""
+    """`cgh claims` never trains and never renames: a result of the figure failing its checksum is reported."""
     store = tmp_path / "runs"
-    final_json(run(store, SMOKE_RUN))
+    final_json(run(store, ["cg2020-label-noise", "--profile", "smoke", "-p", "noise=0.5"]))  # one of Fig 1's runs
     (res,) = list(store.glob("*/*/result.json"))
     rec = json.loads(res.read_text())
     rec["final"]["test_acc"] = 0.999
@@ -322,6 +322,7 @@ def test_read_only_commands_report_a_bad_result_and_leave_it_in_place(tmp_path):
     r = subprocess.run([*CGH, "claims", "cg2020-fig1", "--profile", "smoke", "--runs", str(store)], cwd=REPO,
                        capture_output=True, text=True, timeout=300, env=env)
     assert "Traceback" not in r.stderr, r.stderr[-3000:]
+    assert "checksum mismatch" in r.stderr, r.stderr[-3000:]
     assert sorted(p.name for p in res.parent.iterdir()) == before, "a read-only command moved files"
     assert res.exists() and not (res.parent / "result.json.bad").exists()
 
@@ -570,14 +571,18 @@ def test_figure_parameters_are_checked_before_papermill(param, expected):
 
 
 def test_second_process_that_only_read_the_result_says_cached(tmp_path):
-    args, every, _ = TRAINERS["winsorized"]
+    """B starts while A trains the same config: B waits on the lock, reads A's result, and says cached."""
+    args = ["cg2020-label-noise", "--profile", "smoke", "-p", "steps=20000", "-p", "noise=0.5"]
     store = tmp_path / "runs"
     env = env_with(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     cmd = [*CGH, "run", *args, "--no-progress", "--runs", str(store)]
-    procs = [subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(2)]
-    outs = [json.loads(p.communicate(timeout=240)[0].strip().splitlines()[-1]) for p in procs]
-    assert sorted(o["cached"] for o in outs) == [False, True]
+    a = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not list(store.rglob("*.lock")) and time.time() < deadline and a.poll() is None:
+        time.sleep(0.05)
+    b = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out_a, out_b = (json.loads(p.communicate(timeout=600)[0].strip().splitlines()[-1]) for p in (a, b))
+    assert out_a["cached"] is False and out_b["cached"] is True
 
 
 def test_damaged_native_kernel_cache_is_rebuilt_once_and_said(tmp_path):

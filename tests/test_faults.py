@@ -66,9 +66,10 @@ def final_json(r: subprocess.CompletedProcess) -> dict:
 
 def stored(store: Path) -> tuple[dict, dict[str, np.ndarray]]:
     (res,) = list(store.glob("*/*/result.json"))
-    with np.load(res.parent / "arrays.npz") as z:
+    rec = json.loads(res.read_text())
+    with np.load(res.parent / rec.get("arrays_file", "arrays.npz")) as z:  # arrays are named by their hash
         arrays = {k: z[k] for k in z.files}
-    return json.loads(res.read_text()), arrays
+    return rec, arrays
 
 
 def assert_same_run(a: Path, b: Path) -> None:
@@ -172,15 +173,17 @@ def test_damaged_result_is_discarded_and_recomputed(victim, references, tmp_path
     store = tmp_path / "runs"
     final_json(run(store, args))
     (res,) = list(store.glob("*/*/result.json"))
+    if victim == "arrays.npz":
+        victim = json.loads(res.read_text())["arrays_file"]
     p = res.parent / victim
     data = bytearray(p.read_bytes())
-    if victim == "arrays.npz":
+    if victim != "result.json":
         data[len(data) // 3] ^= 0x01  # one bit: an npz would often still load
     else:
         data = data[: len(data) - 40]
     p.write_bytes(bytes(data))
     r = run(store, args)
-    assert "discarding" in r.stderr and victim in r.stderr, r.stderr
+    assert "not using the stored result" in r.stderr and victim in r.stderr, r.stderr
     out = final_json(r)
     assert out == references["stacked"][1]
     assert json.loads(r.stdout.strip().splitlines()[-1])["cached"] is False
@@ -601,3 +604,11 @@ def test_damaged_native_kernel_cache_is_rebuilt_once_and_said(tmp_path):
     assert second.stderr.count("is damaged") == 1 and "rebuilding" in second.stderr
     third = subprocess.run(probe, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert third.stdout.strip() == "True" and "damaged" not in third.stderr
+
+
+def test_loader_trainer_refuses_a_batch_larger_than_its_data(tmp_path):
+    from conftest import assert_usage_error
+
+    r = run(tmp_path / "runs", ["ws-label-noise", "--profile", "smoke", "-p", "batch_size=100000"], timeout=120)
+    assert_usage_error(r, "batch_size=100000 is larger than the training set")
+    assert not list((tmp_path / "runs").rglob("result.json"))

@@ -668,7 +668,10 @@ def publish(html_dir: Path | None = None, remote: Remote | None = None, force: b
 
 
 def list_figures() -> list[dict[str, Any]]:
-    """Each figure with the profile and time of its executed copy, if any."""
+    """Each figure with the profile and time of its executed copy, if any; stored results that
+    fail their checks are reported on stderr (and left in place)."""
+    for d, why in RunStore().problems():
+        _log(f"warning: the stored result {_rel(d)} is not used ({why})")
     rows = []
     for fig in figures().values():
         info = executed_info(fig) or {}

@@ -58,8 +58,8 @@ def run_stamp(profile: str, runs: Sequence[RunResult]) -> str:
             f"device: {stamp_device(runs)} | torch {distinct(runs, lambda q: q.get('torch'))} | "
             f"commit {stamp_commit(runs)} | stored wall time {wall / 60:.1f} min"
             # the winsorization kernel decides the last digits: a fallback to eager must show
-            + (f" | kernel {distinct(runs, lambda q: q.get('winsorize_kernel'))}"
-               if any(r.provenance.get("winsorize_kernel") for r in runs) else ""))
+            + (f" | kernel {distinct(runs, lambda q: q.get('winsorize_kernel') or 'not recorded')}"
+               if any(r.provenance.get("winsorize_kernel") or "c" in r.config for r in runs) else ""))
 
 
 def _in_kernel() -> bool:

@@ -352,6 +352,9 @@ def train_with_loader(
     optimizer = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=0.0)
     loss_fn = nn.CrossEntropyLoss()
 
+    if cfg.batch_size > len(train_set):  # else one short batch per "epoch" would be stored as if batch_size
+        raise UserError(f"parameter batch_size={cfg.batch_size} is larger than the training set ({len(train_set):,} "
+                        f"examples); accepted: batch_size <= {len(train_set):,}")
     sampler = train_sampler(train_set, ctx, seed=cfg.seed)
     # An aggregator that splits each minibatch (M3: 3 equal groups) cannot take the
     # epoch's short last batch: drop it, as the authors' fixed-size loaders did.

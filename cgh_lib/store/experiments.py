@@ -173,6 +173,8 @@ def ensure_runs(configs: Sequence[Any], opts: RunOptions | None = None,
     results: dict[str, RunResult] = {}
     missing: dict[Any, list[Any]] = {}
     for c in configs:
+        if not os.environ.get("CGH_STORED_ONLY"):
+            opts.store.recover(c)  # a save a kill interrupted after staging its record
         r = None if opts.force else opts.store.load(c)
         if r is not None:
             results[config_hash(c)] = r

@@ -265,15 +265,34 @@ class RunStore:
 
     @staticmethod
     def _finish_swap(d: Path) -> None:
-        """Roll forward a replacement that code before content-named arrays staged and a kill
-        interrupted (``arrays.npz.new`` + ``result.json.new``). Only writers call this."""
+        """Roll forward a replacement a kill interrupted, then remove arrays no record names.
+
+        `save` stages the complete record as ``result.json.new`` (its arrays already in
+        place) before renaming it over ``result.json``; code before content-named arrays
+        staged ``arrays.npz.new`` too. A staged record is complete, so it is rolled
+        forward. Only writers call this (`save`, and `recover` from `ensure_runs`);
+        readers read a staged record as what rolling forward gives.
+        """
         staged = d / "result.json.new"
-        if not staged.exists():
+        if staged.exists():
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(d / "arrays.npz.new", d / "arrays.npz")
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(staged, d / "result.json")
+        try:
+            named = str(json.loads((d / "result.json").read_bytes()).get("arrays_file") or "arrays.npz")
+        except (OSError, ValueError, AttributeError):
             return
-        with contextlib.suppress(FileNotFoundError):
-            os.replace(d / "arrays.npz.new", d / "arrays.npz")
-        with contextlib.suppress(FileNotFoundError):
-            os.replace(staged, d / "result.json")
+        for old in [*d.glob("arrays-*.npz"), d / "arrays.npz"]:  # versions no record names any more
+            if old.name != named:
+                old.unlink(missing_ok=True)
+
+    def recover(self, cfg: Any) -> None:
+        """Finish a save of ``cfg`` that a kill interrupted after its record was staged (writers only)."""
+        d = self.run_dir(cfg)
+        if (d / "result.json.new").exists():
+            with contextlib.suppress(OSError):
+                self._finish_swap(d)
 
     def load(self, cfg: Any) -> RunResult | None:
         """The stored, verified result for ``cfg``, or None (not stored, or failing its checks: reported)."""
@@ -300,14 +319,18 @@ class RunStore:
     def check_dir(self, d: Path) -> tuple[RunResult | None, str | None]:
         """(result, None) for a verified result; (None, None) where none is stored;
         (None, why) for one that is there but fails its checks."""
-        # a staged pair left by a kill in code before content-named arrays: what rolling it forward gives
-        legacy_staged = (d / "result.json.new").exists()
-        rec_name = "result.json.new" if legacy_staged else "result.json"
         why: str | None = None
         for _attempt in range(20):
+            # a record staged by a save that a kill interrupted: what rolling it forward gives
+            staged = (d / "result.json.new").exists()
+            rec_name = "result.json.new" if staged else "result.json"
             try:
                 text = (d / rec_name).read_bytes()
-            except (FileNotFoundError, NotADirectoryError):  # not stored (a writer reports a blocking file)
+            except FileNotFoundError:
+                if staged:  # a writer just rolled it forward
+                    continue
+                return None, None
+            except NotADirectoryError:  # not stored (a writer reports the file in the way)
                 return None, None
             except OSError as e:
                 return None, f"{rec_name} cannot be read: {e.strerror}"
@@ -321,7 +344,7 @@ class RunStore:
                 return None, "result.json carries no checksum"
             if rec["checksum"] != _record_checksum(rec):
                 return None, "result.json checksum mismatch"
-            arrays_name = str(rec.get("arrays_file") or ("arrays.npz.new" if legacy_staged else "arrays.npz"))
+            arrays_name = str(rec.get("arrays_file") or ("arrays.npz.new" if staged else "arrays.npz"))
             if "/" in arrays_name or arrays_name.startswith("."):
                 return None, f"result.json names a foreign arrays file {arrays_name!r}"
             stamp = self._stamp(d, [rec_name, arrays_name])
@@ -384,12 +407,13 @@ class RunStore:
              status: str = "ok") -> RunResult:
         """Store a completed run, replacing any stored one only once the new one is complete.
 
-        The arrays go to an immutable file named by their hash; `result.json`, which
-        names it, is renamed into place last; then arrays files no record names are
-        removed. ``drop``: files made obsolete by this result (the run's checkpoint),
-        deleted once the arrays are written and before the record is renamed into
-        place, so that a kill at any point leaves either a resumable checkpoint or a
-        finished result.
+        The arrays go to an immutable file named by their hash; the record, which
+        names it, is staged complete as ``result.json.new`` and renamed over
+        `result.json` last; then arrays files no record names are removed.
+        ``drop``: files made obsolete by this result (the run's checkpoint), deleted
+        once the record is staged and before it is renamed into place, so that a
+        kill at any point leaves either a resumable checkpoint or a finished result
+        (a staged record is rolled forward by the next writer).
         """
         d = self.run_dir(cfg)
         d.mkdir(parents=True, exist_ok=True)
@@ -412,13 +436,11 @@ class RunStore:
         if not (d / arrays_name).exists() or _sha256((d / arrays_name).read_bytes()) != digest:
             _atomic_write_bytes(d / arrays_name, data)
         faults.point("final_save")
+        _atomic_write_bytes(d / "result.json.new", record_bytes(record))  # complete: a kill now rolls forward
         for p in drop:
             Path(p).unlink(missing_ok=True)
         faults.point("final_swap")
-        _atomic_write_bytes(d / "result.json", record_bytes(record))
-        for old in [*d.glob("arrays-*.npz"), d / "arrays.npz"]:  # versions no record names any more
-            if old.name != arrays_name:
-                old.unlink(missing_ok=True)
+        self._finish_swap(d)
         res = self.load(cfg)
         assert res is not None, f"the result just stored in {d} does not verify"
         res.cached = False

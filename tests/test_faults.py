@@ -612,3 +612,12 @@ def test_loader_trainer_refuses_a_batch_larger_than_its_data(tmp_path):
     r = run(tmp_path / "runs", ["ws-label-noise", "--profile", "smoke", "-p", "batch_size=100000"], timeout=120)
     assert_usage_error(r, "batch_size=100000 is larger than the training set")
     assert not list((tmp_path / "runs").rglob("result.json"))
+
+
+def test_figure_with_diverging_runs_stops_with_one_line_not_holds(tmp_path):
+    """Was: a figure executed with lr=1e4 rendered and its claims counted "holds" from broken runs."""
+    from conftest import assert_usage_error, cgh
+
+    r = cgh("figure", "cg2020-fig4", "--profile", "smoke", "-p", "overrides={'lr': 1e4}", "-p", "seeds=[0]",
+            env=env_with(CGH_RUNS=str(tmp_path / "runs"), OMP_NUM_THREADS="1"), timeout=600)
+    assert_usage_error(r, "diverged")

@@ -111,7 +111,8 @@ def recompute(root: Path, only_synthetic: bool, also_rehash: bool = False) -> No
                 old = json.loads(res.read_text())
                 diff = compare(old["final"], new.final, _arrays(res.parent), new.arrays)
                 if diff is not None:
-                    how = "bit-equal" if diff == 0 else f"equal up to float reordering (largest relative difference {diff:.1e})"
+                    how = ("bit-equal" if diff == 0 else
+                           f"equal up to float reordering (largest relative difference {diff:.1e})")
                     seal_in_place(res, {"checksum_added": f"{now_utc()[:10]}, after recomputing the run at commit "
                                                           f"{commit[:10]} ({threads} threads): {how}"})
                 else:

@@ -25,6 +25,8 @@ def _json_safe(v: Any) -> Any:
         return None
     if isinstance(v, dict):
         return {k: _json_safe(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_json_safe(x) for x in v]
     return v
 
 
@@ -39,11 +41,10 @@ def cmd_run(a: argparse.Namespace) -> int:
                       progress=not a.no_progress and sys.stderr.isatty(),  # no bars in a log file
                       checkpoint_every_steps=a.checkpoint_every_steps)
     opts.torch_device()  # validate before any work
-    cached = not a.force and opts.store.load(cfg) is not None  # (a damaged result is discarded here)
-    (res,) = ensure_runs([cfg], opts)
+    (res,) = ensure_runs([cfg], opts)  # res.cached: read from the store, not computed by this process
     print(f"stored in {res.path}", file=sys.stderr)
-    print(json.dumps(_json_safe({"experiment": a.experiment, "hash": config_hash(cfg), "cached": cached,
-                                 **res.final, "wall_time_s": res.wall_time_s}), sort_keys=True))
+    print(json.dumps(_json_safe({"experiment": a.experiment, "hash": config_hash(cfg), "cached": res.cached,
+                                 **res.final, "wall_time_s": res.wall_time_s}), sort_keys=True, allow_nan=False))
     return 0
 
 
@@ -63,13 +64,14 @@ def cmd_figure(a: argparse.Namespace) -> int:
 
 
 def cmd_book(a: argparse.Namespace) -> int:
-    from cgh_lib.book.build import build_book, publish
+    from cgh_lib.book.build import build_book, check_publish, publish
 
+    remote = check_publish(a.remote, force=a.force_push, allow_local=a.allow_local_remote) if a.publish else None
     index = build_book(a.profile, force=a.force, progress=not a.no_progress, repo_url=a.repo_url, jobs=a.jobs)
     print(f"book built: {index}")
-    if a.publish:
-        publish(index.parent)
-        print("published to the gh-pages branch")
+    if remote is not None:
+        publish(index.parent, remote=remote, force=a.force_push)
+        print(f"published to the gh-pages branch of {remote.name} ({remote.url})")
     return 0
 
 
@@ -145,7 +147,7 @@ def cmd_claims(a: argparse.Namespace) -> int:
 
     verdicts = claims.evaluate(a.figure, a.profile, RunStore(a.runs))
     if a.json:
-        print(json.dumps([_json_safe(v.as_dict()) for v in verdicts], indent=1, ensure_ascii=False))
+        print(json.dumps([_json_safe(v.as_dict()) for v in verdicts], indent=1, ensure_ascii=False, allow_nan=False))
     else:
         print(claims.text_table(verdicts))
     return 0
@@ -209,7 +211,12 @@ def build_parser(figure_epilog: str | None = None) -> argparse.ArgumentParser:
     b.add_argument("--no-progress", action="store_true")
     b.add_argument("--jobs", type=int, default=0,
                    help="notebooks executed side by side (default: up to 4 when every run is stored, else 1)")
-    b.add_argument("--publish", action="store_true", help="then push the site to the gh-pages branch (ghp-import)")
+    b.add_argument("--publish", action="store_true", help="then push the site to the gh-pages branch of --remote "
+                   "(checked before building; never force-pushed without --force-push)")
+    b.add_argument("--remote", default="origin", help="with --publish: the git remote to push to (default: origin)")
+    b.add_argument("--force-push", action="store_true", help="with --publish: replace the remote gh-pages history")
+    b.add_argument("--allow-local-remote", action="store_true",
+                   help="with --publish: allow a remote that is a local path (pushing there is not publishing)")
     b.add_argument("--repo-url", default=None,
                    help="public repository URL for the launch and repository buttons (default: $CGH_REPO_URL, "
                         "else the git remote if it is https)")
@@ -281,6 +288,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except FigureFailed as e:  # not the user's fault: one line saying where the traceback is, exit 1
         print(f"cgh: error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:  # disk full, read-only store, a file where a folder should be: one line, the path, the fix
+        from cgh_lib.errors import os_error_line
+
+        print(f"cgh: error: {os_error_line(e)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt as e:  # SIGINT, or SIGTERM (a preemption), stopped at a step boundary
         print("cgh: interrupted; the last checkpoint is kept, rerun the same command to resume", file=sys.stderr)

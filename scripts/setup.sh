@@ -17,4 +17,4 @@ else
   : > .venv/cgh_env.sh
 fi
 # local copies of MathJax and the widget JavaScript for the offline site (npm pack, pinned sha512)
-.venv/bin/python -m cgh_lib.book.web_assets >/dev/null || echo "warning: could not fetch the site's JavaScript (npm); the book will load it from CDNs" >&2
+.venv/bin/python -m cgh_lib.book.web_assets >/dev/null || echo "warning: the vendored site JavaScript (cgh_lib/book/vendor) is missing; the book will load it from CDNs" >&2

@@ -261,7 +261,8 @@ def test_run_browser_lists_runs_with_their_differences_and_figures(tmp_path):
     cfg = make_config("cg2020-label-noise", "smoke", {"noise": 0.0})
     _store_run(store, cfg)
     text = pages.runs_page(store, ["smoke"])
-    assert "## cg2020-label-noise" in text and "dataset" in text and "(paper" in text
+    assert "## CG2020" in text and "<strong>cg2020-label-noise</strong>" in text  # grouped: paper, experiment
+    assert "dataset" in text and "(paper" in text
     assert "cg2020_fig1_label_noise" in text  # Figure 1 uses the smoke 0%-noise run
 
 

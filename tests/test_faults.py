@@ -66,9 +66,10 @@ def final_json(r: subprocess.CompletedProcess) -> dict:
 
 def stored(store: Path) -> tuple[dict, dict[str, np.ndarray]]:
     (res,) = list(store.glob("*/*/result.json"))
-    with np.load(res.parent / "arrays.npz") as z:
+    rec = json.loads(res.read_text())
+    with np.load(res.parent / rec.get("arrays_file", "arrays.npz")) as z:  # arrays are named by their hash
         arrays = {k: z[k] for k in z.files}
-    return json.loads(res.read_text()), arrays
+    return rec, arrays
 
 
 def assert_same_run(a: Path, b: Path) -> None:
@@ -172,15 +173,17 @@ def test_damaged_result_is_discarded_and_recomputed(victim, references, tmp_path
     store = tmp_path / "runs"
     final_json(run(store, args))
     (res,) = list(store.glob("*/*/result.json"))
+    if victim == "arrays.npz":
+        victim = json.loads(res.read_text())["arrays_file"]
     p = res.parent / victim
     data = bytearray(p.read_bytes())
-    if victim == "arrays.npz":
+    if victim != "result.json":
         data[len(data) // 3] ^= 0x01  # one bit: an npz would often still load
     else:
         data = data[: len(data) - 40]
     p.write_bytes(bytes(data))
     r = run(store, args)
-    assert "discarding" in r.stderr and victim in r.stderr, r.stderr
+    assert "not using the stored result" in r.stderr and victim in r.stderr, r.stderr
     out = final_json(r)
     assert out == references["stacked"][1]
     assert json.loads(r.stdout.strip().splitlines()[-1])["cached"] is False
@@ -276,3 +279,345 @@ def test_provenance_says_where_a_number_was_computed(references):
     for key in ("cpu", "torch_threads", "torch_build", "deterministic_algorithms", "device_name"):
         assert key in prov, key
     assert prov["torch_threads"] >= 1 and isinstance(prov["deterministic_algorithms"], bool)
+
+
+# --------------------------------------------------------------------------- issue 20: a store nobody can fool
+SMOKE_RUN = ["cg2020-label-noise", "--profile", "smoke", "-p", "steps=30", "-p", "noise=0.5"]
+
+
+def _strict_json(text: str):
+    """json.loads that refuses NaN / Infinity (what a strict JSON reader does)."""
+    def bad(c):
+        raise ValueError(f"non-strict JSON constant {c}")
+    return json.loads(text, parse_constant=bad)
+
+
+@pytest.mark.parametrize("tamper", ["edit_metric", "drop_checksums"])
+def test_tampered_result_is_never_served_as_cached(tamper, tmp_path):
+    """A hand-edited metric (or a record whose checksum fields were deleted) is recomputed, not served."""
+    store = tmp_path / "runs"
+    first = final_json(run(store, SMOKE_RUN))
+    (res,) = list(store.glob("*/*/result.json"))
+    rec = json.loads(res.read_text())
+    if tamper == "edit_metric":
+        rec["final"]["test_acc"] = 0.999
+    else:
+        rec.pop("checksum")
+        rec.pop("arrays_sha256")
+        rec["final"]["test_acc"] = 0.999
+    res.write_text(json.dumps(rec))
+    r = run(store, SMOKE_RUN)
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["cached"] is False and out["test_acc"] == first["test_acc"] != 0.999, r.stderr
+    assert "checksum" in r.stderr, r.stderr
+
+
+def test_read_only_commands_report_a_bad_result_and_leave_it_in_place(tmp_path):
+    """`cgh claims` never trains and never renames: a result of the figure failing its checksum is reported."""
+    store = tmp_path / "runs"
+    final_json(run(store, ["cg2020-label-noise", "--profile", "smoke", "-p", "noise=0.5"]))  # one of Fig 1's runs
+    (res,) = list(store.glob("*/*/result.json"))
+    rec = json.loads(res.read_text())
+    rec["final"]["test_acc"] = 0.999
+    res.write_text(json.dumps(rec))
+    before = sorted(p.name for p in res.parent.iterdir())
+    env = env_with(CGH_RUNS=str(store))
+    r = subprocess.run([*CGH, "claims", "cg2020-fig1", "--profile", "smoke", "--runs", str(store)], cwd=REPO,
+                       capture_output=True, text=True, timeout=300, env=env)
+    assert "Traceback" not in r.stderr, r.stderr[-3000:]
+    assert "checksum mismatch" in r.stderr, r.stderr[-3000:]
+    assert sorted(p.name for p in res.parent.iterdir()) == before, "a read-only command moved files"
+    assert res.exists() and not (res.parent / "result.json.bad").exists()
+
+
+@pytest.mark.parametrize("args", [
+    ["cg2020-winsorized", "--profile", "smoke", "-p", "steps=30", "-p", "c=2", "-p", "lr=1e4"],
+    ["cg2020-label-noise", "--profile", "smoke", "-p", "steps=30", "-p", "lr=1e4"],
+    ["ws-label-noise", "--profile", "smoke", "-p", "lr=1e4"],
+], ids=["winsorized", "stacked", "loader"])
+def test_diverged_run_stops_with_one_line_and_is_stored_as_diverged(args, tmp_path):
+    from cgh_lib.book.registry import make_config
+    from cgh_lib.store.runstore import RunStore
+
+    store = tmp_path / "runs"
+    r = run(store, args)
+    assert r.returncode == 2, r.stderr[-3000:]
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "diverged" in lines[0] and "Traceback" not in r.stderr, r.stderr
+    (res,) = list(store.glob("*/*/result.json"))
+    rec = _strict_json(res.read_text())  # strict JSON: no bare NaN
+    assert rec["status"] == "diverged" and "train loss" in rec["provenance"]["diverged"]
+    cfg = make_config(args[0], "smoke", dict(a.split("=", 1) for a in args[4::2]))
+    loaded = RunStore(store).load(cfg)
+    assert loaded is not None and loaded.diverged and "train loss" in loaded.diverged
+    again = run(store, args)  # stored: the same one line, no training
+    assert again.returncode == 2 and "diverged" in again.stderr and "resuming" not in again.stderr
+
+
+def test_reader_never_sees_a_mixed_pair_while_force_swaps_versions(tmp_path):
+    """A reader looping on `load` while another process keeps replacing the result (as --force does)
+    sees one complete version every time: its metric matches its arrays, nothing is set aside."""
+    from cgh_lib.book.registry import make_config
+    from cgh_lib.store.runstore import RunStore
+
+    cfg = make_config("cg2020-label-noise", "smoke", {"steps": 5})
+    store = RunStore(tmp_path / "s")
+    store.save(cfg, {"v": 0.0}, {"a": np.zeros(2000)}, {})
+    writer = subprocess.Popen([sys.executable, "-c", f"""
+import numpy as np
+from cgh_lib.book.registry import make_config
+from cgh_lib.store.runstore import RunStore
+cfg = make_config("cg2020-label-noise", "smoke", {{"steps": 5}})
+s = RunStore({str(tmp_path / 's')!r})
+for i in range(1, 301):
+    s.save(cfg, {{"v": float(i)}}, {{"a": np.full(2000, float(i))}}, {{}})
+"""], cwd=REPO, env=env_with())
+    seen = set()
+    while writer.poll() is None:
+        r = store.load(cfg)
+        assert r is not None, "a reader saw no result while one was always stored"
+        assert np.all(r.arrays["a"] == r.final["v"]), "a reader saw a mixed pair"
+        seen.add(r.final["v"])
+    assert writer.returncode == 0
+    assert len(seen) > 1, "the race was not exercised"
+    assert not list((tmp_path / "s").rglob("*.bad"))
+    assert len(list(store.run_dir(cfg).glob("arrays*.npz"))) == 1, "old versions left behind"
+
+
+def test_results_in_the_layout_of_a2f0509_still_load(tmp_path):
+    """Results written by the code before content-named arrays (`arrays.npz`, the record's own
+    checksum; e.g. the large-profile runs computing now) load unchanged, and a staged pair a
+    kill left behind is read as it would be rolled forward, without renaming anything."""
+    import hashlib
+
+    from cgh_lib.book.registry import make_config
+    from cgh_lib.store.config import config_hash, to_dict
+    from cgh_lib.store.runstore import RunStore, _record_checksum
+
+    cfg = make_config("cg2020-label-noise", "smoke", {"steps": 5})
+    d = tmp_path / "s" / "cg2020-label-noise" / config_hash(cfg)
+    d.mkdir(parents=True)
+    import io
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, a=np.arange(4.0))
+    rec = {"experiment": "cg2020-label-noise", "hash": config_hash(cfg), "config": to_dict(cfg),
+           "final": {"x": float("nan"), "y": 1.0}, "provenance": {"finished_at": "t"},
+           "arrays_sha256": hashlib.sha256(buf.getvalue()).hexdigest()}
+    rec["checksum"] = _record_checksum(rec)
+    (d / "arrays.npz.new").write_bytes(buf.getvalue())
+    (d / "result.json.new").write_text(json.dumps(rec, indent=1, sort_keys=True))  # the old writer's format
+    got = RunStore(tmp_path / "s").load(cfg)
+    assert got is not None and got.final["y"] == 1.0 and np.isnan(got.final["x"])
+    assert sorted(p.name for p in d.iterdir()) == ["arrays.npz.new", "result.json.new"], "the reader renamed files"
+    os.replace(d / "arrays.npz.new", d / "arrays.npz")
+    os.replace(d / "result.json.new", d / "result.json")
+    got = RunStore(tmp_path / "s").load(cfg)
+    assert got is not None and np.array_equal(got.arrays["a"], np.arange(4.0))
+
+
+def test_leftover_temp_notebook_is_cleaned_and_never_published(tmp_path, monkeypatch):
+    """A killed `cgh figure` left `book/figures/.<name>.running-<pid>.ipynb`: the next build removes it,
+    and executions write their temp copy outside book/."""
+    from cgh_lib.book import build
+
+    monkeypatch.setattr(build, "EXECUTED_DIR", tmp_path / "figures")
+    monkeypatch.setattr(build, "RUNNING_DIR", tmp_path / "running")
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "running").mkdir()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    pid = int(dead.stdout)
+    old = tmp_path / "figures" / f".cg2020_fig1_label_noise.running-{pid}.ipynb"
+    new = tmp_path / "running" / f"cg2020_fig1_label_noise.running-{pid}-1.ipynb"
+    live = tmp_path / "running" / f"cg2020_fig4_winsorized.running-{os.getppid()}-1.ipynb"
+    for p in (old, new, live):
+        p.write_text("{}")
+    gone = build.clean_leftovers()
+    assert sorted(gone) == sorted([old, new]) and live.exists()
+    assert not build.RUNNING_DIR.is_relative_to(build.REPO_ROOT / "book")
+    assert "**/.*" in __import__("yaml").safe_load(build.site_config(None, None).read_text())["exclude_patterns"]
+
+
+def test_truncated_executed_copy_is_reported_not_a_crash(tmp_path, monkeypatch):
+    from cgh_lib.book import build
+    from cgh_lib.book.registry import figures
+
+    monkeypatch.setattr(build, "EXECUTED_DIR", tmp_path)
+    fig = next(iter(figures().values()))
+    build.executed_path(fig).write_text('{"cells": [{"cell_type": "code", "sou')
+    assert build.executed_info(fig) is None
+    rows = build.list_figures()  # was: JSONDecodeError
+    assert next(r for r in rows if r["figure"] == fig.id)["up_to_date"] is False
+
+
+def test_hostile_and_malformed_records_are_harmless_in_the_run_browser(tmp_path):
+    """A store copied from elsewhere: a provenance string holding HTML is shown as text, a record
+    without `experiment` renders, a record of the wrong shape becomes an "unreadable record" row."""
+    from cgh_lib.book import pages
+    from cgh_lib.book.registry import make_config
+    from cgh_lib.store.runstore import RunStore, record_bytes, seal
+
+    store = RunStore(tmp_path / "s")
+    evil = "<img src=x onerror=alert(1)><script>alert(2)</script>{doc}`x`"
+    a = make_config("cg2020-label-noise", "smoke", {"steps": 5})
+    b = make_config("cg2020-label-noise", "smoke", {"steps": 6})
+    c = make_config("cg2020-label-noise", "smoke", {"steps": 7})
+    store.save(a, {"x": 1.0}, {}, {"device_name": evil, "commit": evil, "torch": evil})
+    store.save(b, {"x": 1.0}, {}, {})
+    store.save(c, {"x": 1.0}, {}, {})
+    for cfg, change in ((b, lambda r: r.pop("experiment")), (c, lambda r: r.update(config=["not", "a", "dict"]))):
+        p = store.run_dir(cfg) / "result.json"
+        rec = json.loads(p.read_text())
+        change(rec)
+        p.write_bytes(record_bytes(seal(rec)))  # a valid checksum: the attacker recomputed it
+    text = pages.runs_page(store, ["smoke"])
+    assert "<img" not in text and "<script" not in text and "&lt;img src=x onerror=alert(1)&gt;" in text
+    assert "{doc}`x`" not in text
+    assert "unreadable record" in text and text.count("<tr><td><code>") == 3
+
+
+def test_publish_checks_the_remote_before_building(monkeypatch, capsys):
+    from cgh_lib import cli
+    from cgh_lib.book import build
+
+    monkeypatch.setattr(build, "build_book", lambda *a, **k: pytest.fail("built the book before checking the remote"))
+    assert cli.main(["book", "--publish", "--remote", "no-such-remote-cgh"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no git remote 'no-such-remote-cgh'" in err[0]
+    monkeypatch.setattr(build, "_git", lambda *a: "/srv/git/book.git" if a[:2] == ("remote", "get-url") else "")
+    assert cli.main(["book", "--publish"]) == 2
+    assert "local path" in capsys.readouterr().err
+    assert build._is_local("/srv/x.git") and build._is_local("file:///x") and build._is_local("../x")
+    assert not build._is_local("git@github.com:o/r.git") and not build._is_local("https://github.com/o/r")
+
+
+def test_publish_never_force_pushes_without_force_and_leaves_no_branch(monkeypatch, tmp_path):
+    from cgh_lib.book import build
+
+    (tmp_path / "index.html").write_text("x")
+    calls = []
+
+    def fake_run(cmd, **kw):
+        calls.append(cmd)
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(build.subprocess, "run", fake_run)
+    gits = []
+    monkeypatch.setattr(build, "_git", lambda *a: gits.append(a) or "")
+    build.publish(tmp_path, remote=build.Remote("origin", "https://example.org/r.git", True))
+    push = next(c for c in calls if c[:2] == ["git", "push"])
+    assert "--force" not in push and "-f" not in push and push[-1] == f"{build.PUBLISH_BRANCH}:gh-pages"
+    assert not any("-f" in c for c in calls if "ghp-import" in str(c[0]))
+    assert gits[-1] == ("branch", "-D", build.PUBLISH_BRANCH), "the scratch branch is deleted"
+    calls.clear()
+    build.publish(tmp_path, remote=build.Remote("origin", "https://example.org/r.git", True), force=True)
+    assert "--force" in next(c for c in calls if c[:2] == ["git", "push"])
+
+
+@pytest.mark.parametrize("errno_, fix", [(28, "free some space"), (30, "read-only")])
+def test_disk_full_or_read_only_store_is_one_line_naming_the_path(errno_, fix, tmp_path, monkeypatch, capsys):
+    """ENOSPC / EROFS while storing (simulated at the store's one write function): one line, path and fix."""
+    from cgh_lib import cli
+    from cgh_lib.store import runstore
+
+    def full(path, data):
+        raise OSError(errno_, os.strerror(errno_), str(path))
+
+    monkeypatch.setattr(runstore, "_atomic_write_bytes", full)
+    rc = cli.main(["run", *SMOKE_RUN, "--runs", str(tmp_path / "runs"), "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1 and len(err) == 1 and err[0].startswith("cgh: error: "), err
+    assert str(tmp_path / "runs") in err[0] and fix in err[0]
+
+
+def test_a_file_where_the_store_folder_should_be_is_one_line(tmp_path):
+    blocker = tmp_path / "runs"
+    blocker.write_text("not a folder")
+    r = run(blocker, SMOKE_RUN)
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 1 and len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+    assert str(blocker) in lines[0] and "a file stands where a folder should be" in lines[0]
+
+
+@pytest.mark.parametrize("param, expected", [
+    ("lr=1e300", "lr=1e+300 overflows float32"),
+    ("seed=1e30", "seed=1e+30 is out of range"),
+    ("hidden=1e9", "needs at least"),
+    ("steps=1e30", "steps=1e+30 is out of range"),
+    ("steps=1e12", "more than 1e+09 steps"),
+    ("n_train=1e9", "needs at least"),
+    ("batch_size=5000", "larger than the training set"),
+])
+def test_resource_bounds_refuse_with_one_line(param, expected, tmp_path):
+    from conftest import assert_usage_error
+
+    r = run(tmp_path / "runs", ["cg2020-label-noise", "--profile", "smoke", "-p", param], timeout=120)
+    assert_usage_error(r, expected)
+
+
+def test_negative_checkpoint_interval_is_refused(tmp_path):
+    from conftest import assert_usage_error
+
+    assert_usage_error(run(tmp_path / "runs", SMOKE_RUN, "--checkpoint-every-steps", "-1"), "--checkpoint-every-steps")
+
+
+@pytest.mark.parametrize("param, expected", [
+    ("overrides={'lr': 1e300}", "overflows float32"),
+    ("overrides={'hidden': [1000000000]}", "needs at least"),
+    ("noise_levels=[]", "noise_levels=[] of figure cg2020-fig1 is empty"),
+    ("profile=paper", "set with --profile"),
+])
+def test_figure_parameters_are_checked_before_papermill(param, expected):
+    from conftest import assert_usage_error, cgh
+
+    assert_usage_error(cgh("figure", "cg2020-fig1", "--profile", "smoke", "-p", param, timeout=120), expected)
+
+
+def test_second_process_that_only_read_the_result_says_cached(tmp_path):
+    """B starts while A trains the same config: B waits on the lock, reads A's result, and says cached."""
+    args = ["cg2020-label-noise", "--profile", "smoke", "-p", "steps=20000", "-p", "noise=0.5"]
+    store = tmp_path / "runs"
+    env = env_with(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    cmd = [*CGH, "run", *args, "--no-progress", "--runs", str(store)]
+    a = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not list(store.rglob("*.lock")) and time.time() < deadline and a.poll() is None:
+        time.sleep(0.05)
+    b = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out_a, out_b = (json.loads(p.communicate(timeout=600)[0].strip().splitlines()[-1]) for p in (a, b))
+    assert out_a["cached"] is False and out_b["cached"] is True
+
+
+def test_damaged_native_kernel_cache_is_rebuilt_once_and_said(tmp_path):
+    import shutil
+
+    if not any(shutil.which(c) for c in ("c++", "g++", "clang++")):
+        pytest.skip("no C++ compiler")
+    env = env_with(CGH_NATIVE_CACHE=str(tmp_path / "native"))
+    probe = [sys.executable, "-c", "from cgh_lib.grads import native_winsorize as n; print(n.available())"]
+    first = subprocess.run(probe, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert first.stdout.strip() == "True", first.stderr
+    (so,) = list((tmp_path / "native").glob("*.so"))
+    so.write_bytes(so.read_bytes()[:100])  # "file too short"
+    second = subprocess.run(probe, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert second.stdout.strip() == "True", second.stderr
+    assert second.stderr.count("is damaged") == 1 and "rebuilding" in second.stderr
+    third = subprocess.run(probe, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert third.stdout.strip() == "True" and "damaged" not in third.stderr
+
+
+def test_loader_trainer_refuses_a_batch_larger_than_its_data(tmp_path):
+    from conftest import assert_usage_error
+
+    r = run(tmp_path / "runs", ["ws-label-noise", "--profile", "smoke", "-p", "batch_size=100000"], timeout=120)
+    assert_usage_error(r, "batch_size=100000 is larger than the training set")
+    assert not list((tmp_path / "runs").rglob("result.json"))
+
+
+def test_figure_with_diverging_runs_stops_with_one_line_not_holds(tmp_path):
+    """Was: a figure executed with lr=1e4 rendered and its claims counted "holds" from broken runs."""
+    from conftest import assert_usage_error, cgh
+
+    r = cgh("figure", "cg2020-fig4", "--profile", "smoke", "-p", "overrides={'lr': 1e4}", "-p", "seeds=[0]",
+            env=env_with(CGH_RUNS=str(tmp_path / "runs"), OMP_NUM_THREADS="1"), timeout=600)
+    assert_usage_error(r, "diverged")

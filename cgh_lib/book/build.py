@@ -28,8 +28,10 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -47,6 +49,8 @@ GENERATED_DIR = BOOK_DIR / "book" / "generated"
 BUILD_DIR = BOOK_DIR / "_build"
 FAILED_DIR = REPO_ROOT / ".cgh" / "failed"  # executed copies of failed runs (ignored by git and the book)
 CONVERTED_DIR = REPO_ROOT / ".cgh" / "notebooks"  # text notebooks as .ipynb for papermill (ignored by both)
+# papermill's output while a figure executes: outside book/, so a killed execution never becomes a page
+RUNNING_DIR = REPO_ROOT / ".cgh" / "running"
 RUNTIME_KEYS = ("profile",)
 # Profiles the stored build prefers, best first. A new profile (e.g. a larger CPU
 # scale) is one more entry here, at its place in the order.
@@ -89,6 +93,10 @@ def coerce_params(fig: Figure, params: dict[str, str]) -> dict[str, Any]:
     """Validate parameter names against the notebook and parse values as Python literals."""
     accepted = notebook_parameters(fig)
     out: dict[str, Any] = {}
+    for key in RUNTIME_KEYS:  # set by the command (--profile), never silently overridden by -p
+        if key in params:
+            raise UserError(f"parameter {key}={params[key]!r} is set with --{key}, not -p; accepted: "
+                            f"--{key} {params[key]}")
     for key, raw in params.items():
         if key not in accepted:
             raise UserError(f"unknown parameter key {key!r} for figure {fig.id}; accepted: {', '.join(accepted)}")
@@ -102,11 +110,66 @@ def coerce_params(fig: Figure, params: dict[str, str]) -> dict[str, Any]:
     return out
 
 
+def read_executed(path: Path) -> tuple[Any | None, str | None]:
+    """(notebook, None) for a valid executed copy; (None, why) for a truncated or malformed one;
+    (None, None) where there is none. Nothing is used, rendered or trusted before this check."""
+    import nbformat
+
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None, None
+    except (OSError, UnicodeDecodeError) as e:
+        return None, f"unreadable: {type(e).__name__}"
+    try:
+        nb = nbformat.reads(text, as_version=4)
+        nbformat.validate(nb)
+    except Exception as e:  # JSON errors, schema violations: one class of "not a notebook"
+        return None, f"not a valid notebook ({type(e).__name__})"
+    if not isinstance(nb.metadata.get("cgh"), dict):
+        return None, "not an executed copy of cgh (no cgh metadata)"
+    return nb, None
+
+
 def executed_info(fig: Figure) -> dict[str, Any] | None:
-    p = executed_path(fig)
-    if not p.exists():
-        return None
-    return json.loads(p.read_text()).get("metadata", {}).get("cgh")
+    """The cgh metadata of the figure's executed copy; None if there is none or it is damaged
+    (then it counts as out of date: `cgh book` re-executes it, `cgh list` says so)."""
+    nb, why = read_executed(executed_path(fig))
+    if why is not None:
+        _log(f"warning: the executed copy {_rel(executed_path(fig))} is {why}; "
+             "it will be re-executed")
+    return None if nb is None else dict(nb.metadata["cgh"])
+
+
+def _rel(p: Path) -> str:
+    """A path as the log shows it: relative to the checkout where it is inside it."""
+    try:
+        return str(p.relative_to(REPO_ROOT))
+    except ValueError:
+        return str(p)
+
+
+def clean_leftovers() -> list[Path]:
+    """Remove the temp notebooks of executions that were killed (their process is gone): today's
+    under ``.cgh/running/``, and older code's ``book/figures/.<name>.running-<pid>.ipynb``."""
+    gone = []
+    for p in [*RUNNING_DIR.glob("*.running-*.ipynb"), *EXECUTED_DIR.glob(".*.running-*.ipynb")]:
+        pid = p.stem.split(".running-", 1)[-1].split("-", 1)[0]
+        if pid.isdigit() and _alive(int(pid)) and int(pid) != os.getpid():
+            continue
+        p.unlink(missing_ok=True)
+        gone.append(p)
+    return gone
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def is_up_to_date(fig: Figure, profile: str, params: dict[str, Any]) -> bool:
@@ -288,6 +351,11 @@ def validate_params(fig: Figure, profile: str, values: dict[str, Any]) -> None:
         if kinds and not (isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)):
             raise UserError(f"parameter {key}={value!r} of figure {fig.id} is {_type_name(value)}; "
                             f"accepted: {_type_name(default)}, e.g. {key}={default!r}")
+    for key, value in values.items():  # an empty sweep (noise_levels=[]) would render an empty figure
+        default = _literal(defaults.get(key))
+        if isinstance(value, (list, tuple, dict)) and not value and default:
+            raise UserError(f"parameter {key}={value!r} of figure {fig.id} is empty; accepted: a non-empty "
+                            f"{_type_name(default)[2:]}, e.g. {key}={default!r}")
     seeds = values.get("seeds")
     if "seeds" in defaults and seeds is not None and not (
             isinstance(seeds, (list, tuple)) and seeds
@@ -338,7 +406,9 @@ def execute_figure(fig_id: str, profile: str, params: dict[str, str] | None = No
     values["profile"] = profile
     out = executed_path(fig)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.running-{os.getpid()}.ipynb")
+    RUNNING_DIR.mkdir(parents=True, exist_ok=True)
+    clean_leftovers()
+    tmp = RUNNING_DIR / f"{out.stem}.running-{os.getpid()}-{threading.get_ident()}.ipynb"
     t0 = time.time()
     try:
         with _kernel_env(stored_only):
@@ -408,6 +478,8 @@ def site_config(assets: Path | None, repo_url: str | None) -> Path:
     import yaml
 
     cfg = yaml.safe_load((REPO_ROOT / "_config.yml").read_text())
+    # temp and hidden files are never pages (a killed execution's notebook of older code)
+    cfg["exclude_patterns"] = [*cfg.get("exclude_patterns", []), "**/.*", "**/.*/**"]
     sph = cfg.setdefault("sphinx", {})
     conf = sph.setdefault("config", {})
     sph.setdefault("extra_extensions", []).append("cgh_lib.book.sphinx_ext")
@@ -463,6 +535,12 @@ def build_book(profile: str | None = None, force: bool = False, progress: bool =
     t_start = time.time()
     if profile is not None:
         check_profile(profile)
+    for p in clean_leftovers():
+        _log(f"removed the temp notebook of a killed execution: {_rel(p)}")
+    for p in EXECUTED_DIR.glob("*.ipynb"):  # a damaged copy is never rendered: out of date, or removed
+        if read_executed(p)[1] is not None:
+            _log(f"warning: removing the damaged executed copy {_rel(p)} ({read_executed(p)[1]})")
+            p.unlink()
     store = RunStore()
     shown: dict[str, str | None] = {}
     params: dict[str, dict[str, Any]] = {}  # notebook parameters of the stored view (e.g. the stored seeds)
@@ -512,8 +590,8 @@ def build_book(profile: str | None = None, force: bool = False, progress: bool =
     pages.write_pages(shown, store, profile_order(), profile, machine_paths())
     assets = web_assets.stage(BUILD_DIR / "web")
     if assets is None:
-        _log("warning: no local copies of MathJax / the widget JavaScript (run `npm ci` in the repository); "
-             "the site loads them from CDNs and its widgets and formulas need a network")
+        _log(f"warning: the vendored MathJax / widget JavaScript ({web_assets.VENDORED}) is missing or not the "
+             "pinned archive; the site loads them from CDNs and its widgets and formulas need a network")
     config = site_config(assets, repo_url if repo_url is not None else default_repo_url())
     exe = Path(sys.executable).parent / "jupyter-book"
     src = _book_source()
@@ -528,22 +606,92 @@ def build_book(profile: str | None = None, force: bool = False, progress: bool =
     return BUILD_DIR / "html" / "index.html"
 
 
-def publish(html_dir: Path | None = None, push: bool = True) -> None:
-    """Publish the built site to the ``gh-pages`` branch with ghp-import (``.nojekyll`` added)."""
+@dataclass
+class Remote:
+    name: str
+    url: str
+    has_pages: bool  # the remote already has a gh-pages branch
+
+
+def _is_local(url: str) -> bool:
+    """A remote that is a folder on this machine (a path or file:// URL), not a server."""
+    if url.startswith("file://"):
+        return True
+    if "://" in url:
+        return False
+    host, sep, _ = url.partition(":")  # scp-like user@host:path
+    return not sep or "/" in host or not host
+
+
+def check_publish(remote: str = "origin", force: bool = False, allow_local: bool = False) -> Remote:
+    """Check, before anything is built, that ``cgh book --publish`` can push: the remote exists,
+    answers, is not a local path (unless ``allow_local``: pushing there is not publishing), and
+    (without ``force``) will accept a fast-forward of its gh-pages branch."""
+    url = _git("remote", "get-url", remote)
+    if not url:
+        raise UserError(f"no git remote {remote!r} to publish to; accepted: an existing remote "
+                        f"(git remote add {remote} URL), or --remote NAME")
+    if _is_local(url) and not allow_local:
+        raise UserError(f"git remote {remote!r} is a local path ({url}): pushing there publishes nothing; "
+                        "accepted: a hosted remote, or --allow-local-remote to push to it anyway")
+    try:
+        res = subprocess.run(["git", "ls-remote", "--heads", remote, "gh-pages"], cwd=REPO_ROOT, capture_output=True,
+                             text=True, timeout=60, env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
+    except subprocess.TimeoutExpired:
+        raise UserError(f"git remote {remote!r} ({url}) did not answer in 60 s; accepted: a reachable remote") from None
+    if res.returncode != 0:
+        why = (res.stderr.strip().splitlines() or ["no answer"])[-1]
+        raise UserError(f"git remote {remote!r} ({url}) cannot be reached: {why}; accepted: a reachable remote "
+                        "you can push to")
+    if _is_local(url):
+        _log(f"note: publishing to a local-path remote {remote!r} ({url}), as --allow-local-remote asks")
+    return Remote(remote, url, bool(res.stdout.strip()))
+
+
+PUBLISH_BRANCH = "cgh-publish-tmp"  # local scratch branch, deleted after the push
+
+
+def publish(html_dir: Path | None = None, remote: Remote | None = None, force: bool = False) -> None:
+    """Push the built site (``.nojekyll`` added) to the remote's ``gh-pages`` branch.
+
+    The commit is made with ghp-import on a scratch branch that starts from the
+    remote's gh-pages (so the push is a fast-forward) and is deleted afterwards:
+    no local ``gh-pages`` branch is left behind. Only ``force`` replaces the
+    remote's history (``git push --force``).
+    """
     html_dir = html_dir or BUILD_DIR / "html"
     if not (html_dir / "index.html").exists():
         raise UserError(f"no built site at {html_dir}; accepted: run `cgh book` first")
+    remote = remote or check_publish()
     exe = Path(sys.executable).parent / "ghp-import"
-    cmd = [str(exe) if exe.exists() else "ghp-import", "-n", "-f", "-m", "Publish the book", str(html_dir)]
-    if push:
-        cmd.insert(-1, "-p")
-    res = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True)
-    if res.returncode != 0:
-        raise UserError(f"ghp-import failed: {(res.stderr or res.stdout).strip().splitlines()[-1:]}")
+    _git("branch", "-D", PUBLISH_BRANCH)
+    try:
+        if remote.has_pages and not force:
+            fetch = subprocess.run(["git", "fetch", "--quiet", remote.name, f"gh-pages:{PUBLISH_BRANCH}"],
+                                   cwd=REPO_ROOT, capture_output=True, text=True)
+            if fetch.returncode != 0:
+                raise UserError(f"cannot fetch gh-pages from {remote.name}: "
+                                f"{(fetch.stderr.strip().splitlines() or ['?'])[-1]}; accepted: a reachable remote")
+        cmd = [str(exe) if exe.exists() else "ghp-import", "-n", "-b", PUBLISH_BRANCH, "-m", "Publish the book",
+               str(html_dir)]
+        res = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True)
+        if res.returncode != 0:
+            raise UserError(f"ghp-import failed: {(res.stderr or res.stdout).strip().splitlines()[-1:]}")
+        push = ["git", "push", *(["--force"] if force else []), remote.name, f"{PUBLISH_BRANCH}:gh-pages"]
+        res = subprocess.run(push, cwd=REPO_ROOT, capture_output=True, text=True)
+        if res.returncode != 0:
+            last = (res.stderr.strip().splitlines() or ["?"])[-1]
+            raise UserError(f"push to {remote.name} gh-pages refused: {last}; accepted: --force-push to replace "
+                            "its history")
+    finally:
+        _git("branch", "-D", PUBLISH_BRANCH)
 
 
 def list_figures() -> list[dict[str, Any]]:
-    """Each figure with the profile and time of its executed copy, if any."""
+    """Each figure with the profile and time of its executed copy, if any; stored results that
+    fail their checks are reported on stderr (and left in place)."""
+    for d, why in RunStore().problems():
+        _log(f"warning: the stored result {_rel(d)} is not used ({why})")
     rows = []
     for fig in figures().values():
         info = executed_info(fig) or {}

@@ -175,10 +175,16 @@ def executed_path(fig: Any) -> Path:
 
 
 def executed_info(fig: Any) -> dict[str, Any] | None:
+    """The cgh metadata of an executed copy; None if there is none, ``{"damaged": why}`` if it is
+    truncated or not ours (`cgh book` re-executes it; `cgh list` says so instead of failing)."""
     p = executed_path(fig)
     if not p.exists():
         return None
-    return json.loads(p.read_text()).get("metadata", {}).get("cgh")
+    try:
+        meta = json.loads(p.read_text()).get("metadata", {}).get("cgh")
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError) as e:
+        return {"damaged": type(e).__name__}
+    return meta if isinstance(meta, dict) else {"damaged": "no cgh metadata"}
 
 
 def fingerprint(fig: Any, profile: str, params: dict[str, Any]) -> str:
@@ -207,7 +213,7 @@ def list_rows(specs: list[FigureSpec]) -> list[dict[str, Any]]:
         prof = info.get("profile") or "-"
         params = {k: v for k, v in info.get("params", {}).items() if k != "profile"}
         rows.append({"figure": fig.id, "notebook": fig.notebook, "profile": prof,
-                     "executed_at": info.get("executed_at", "never"),
+                     "executed_at": ("damaged copy" if info.get("damaged") else info.get("executed_at", "never")),
                      "up_to_date": bool(info.get("profile")) and info.get("fingerprint") == fingerprint(
                          fig, info["profile"], params)})
     return rows

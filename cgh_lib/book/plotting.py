@@ -136,7 +136,10 @@ def run_stamp(profile: str, runs: Sequence[RunResult]) -> str:
     steps = runs[0].config.get("steps")
     return (f"profile: {profile} | data: {p.get('data', '?')} | {steps:,} steps | "
             f"device: {stamp_device(runs)} | torch {distinct(runs, lambda q: q.get('torch'))} | "
-            f"commit {stamp_commit(runs)} | stored wall time {wall / 60:.1f} min")
+            f"commit {stamp_commit(runs)} | stored wall time {wall / 60:.1f} min"
+            # the winsorization kernel decides the last digits: a fallback to eager must show
+            + (f" | kernel {distinct(runs, lambda q: q.get('winsorize_kernel') or 'not recorded')}"
+               if any(r.provenance.get("winsorize_kernel") or "c" in r.config for r in runs) else ""))
 
 
 def _in_kernel() -> bool:

@@ -3,12 +3,14 @@
 Jupyter Book's pages load MathJax (formulas) and, on pages with widgets,
 require.js and ``@jupyter-widgets/html-manager`` (the explorers) from public
 CDNs by default. A site that must render without a network (and a book whose
-tests assert that no request leaves the machine) serves them itself: the
-three npm packages below are fetched once with ``npm pack`` (the npm client,
-no dependency tree: each package's dist is self-contained), checked against
-the pinned sha512 integrity, cached in ``.web/`` and the files the pages use
-are copied to ``_build/web/cgh-web/``, which Sphinx publishes as
-``_static/cgh-web/``. The folder is deliberately not named ``_static`` in the
+tests assert that no request leaves the machine) serves them itself. The files
+the pages use (from the three npm packages below, each checked against its
+pinned sha512 integrity when the archive was made) are committed as one
+archive, ``cgh_lib/book/vendor/web-assets.tar.xz`` (~2 MB), pinned here by its
+SHA-256 and installed with the package: `cgh book` needs no network and no
+npm. `stage` unpacks it to ``_build/web/cgh-web/``, which Sphinx publishes as
+``_static/cgh-web/``. Maintainers remake the archive (a new version) with
+``python -m cgh_lib.book.web_assets --vendor`` (npm), then pin the printed hash. The folder is deliberately not named ``_static`` in the
 source tree: Jupyter Book adds every .js/.css found there to every page.
 """
 
@@ -25,7 +27,9 @@ from typing import Any
 
 from cgh_lib.store.provenance import REPO_ROOT
 
-CACHE = REPO_ROOT / ".web"
+CACHE = REPO_ROOT / ".web"  # npm tarballs, only for remaking the vendored archive
+VENDORED = Path(__file__).resolve().parent / "vendor" / "web-assets.tar.xz"
+VENDORED_SHA256 = "904a0e341b0cae22edbaa5f85913f1ca931d6f09a32774bc5683e051c7a3c4f5"
 # the AMD modules embed-amd.js defines (each computes its asset URL from its own module URL)
 AMD_MODULES = ("@jupyter-widgets/base", "@jupyter-widgets/base7", "@jupyter-widgets/controls",
                "@jupyter-widgets/controls7", "@jupyter-widgets/html-manager",
@@ -127,16 +131,8 @@ def _match(member: str, pattern: str) -> bool:
     return member == pattern
 
 
-def stage(dest: Path) -> Path | None:
-    """Copy the files the pages use under ``dest/cgh-web/``; return ``dest``, or None if the
-    packages cannot be had (no npm and nothing cached)."""
-    if not fetch():
-        return None
-    stamp = dest / PREFIX / ".staged"
-    key = ",".join(f"{n}@{v[0]}" for n, v in sorted(PACKAGES.items())) + ",config-5"
-    if stamp.exists() and stamp.read_text() == key:
-        return dest
-    shutil.rmtree(dest / PREFIX, ignore_errors=True)
+def _package_files(dest: Path) -> None:
+    """Copy the files the pages use from the npm tarballs (see `fetch`) under ``dest/cgh-web/``."""
     for name, (_, _, files) in PACKAGES.items():
         with tarfile.open(_tarball(name)) as tar:
             for m in tar.getmembers():
@@ -150,6 +146,54 @@ def stage(dest: Path) -> Path | None:
                         out.parent.mkdir(parents=True, exist_ok=True)
                         out.write_bytes(tar.extractfile(m).read())  # type: ignore[union-attr]
                         break
+
+
+def vendor() -> str:
+    """Remake the committed archive from the pinned npm packages (needs npm); return its SHA-256."""
+    import io
+    import lzma
+    import tempfile
+
+    if not fetch():
+        raise RuntimeError("npm is needed to remake the vendored web assets")
+    with tempfile.TemporaryDirectory() as tmp:
+        _package_files(Path(tmp))
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            for f in sorted((Path(tmp) / PREFIX).rglob("*")):
+                if f.is_file():  # reproducible: fixed order, owner and time
+                    info = tarfile.TarInfo(f.relative_to(tmp).as_posix())
+                    info.size, info.mtime, info.mode = f.stat().st_size, 0, 0o644
+                    tar.addfile(info, f.open("rb"))
+        data = lzma.compress(buf.getvalue(), preset=9 | lzma.PRESET_EXTREME)
+    VENDORED.parent.mkdir(parents=True, exist_ok=True)
+    VENDORED.write_bytes(data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def vendored_ok() -> bool:
+    """The committed archive is there and is the pinned one."""
+    return VENDORED.is_file() and hashlib.sha256(VENDORED.read_bytes()).hexdigest() == VENDORED_SHA256
+
+
+def stage(dest: Path) -> Path | None:
+    """Unpack the vendored files the pages use under ``dest/cgh-web/``; return ``dest``, or None
+    if the archive is missing or not the pinned one (the pages then load them from CDNs)."""
+    if not vendored_ok():
+        return None
+    stamp = dest / PREFIX / ".staged"
+    key = VENDORED_SHA256 + ",config-5"
+    if stamp.exists() and stamp.read_text() == key:
+        return dest
+    shutil.rmtree(dest / PREFIX, ignore_errors=True)
+    root = (dest / PREFIX).resolve()
+    with tarfile.open(VENDORED, mode="r:xz") as tar:
+        for m in tar.getmembers():
+            out = (dest / m.name).resolve()
+            if not m.isfile() or root not in out.parents:  # only plain files, only under cgh-web/
+                continue
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_bytes(tar.extractfile(m).read())  # type: ignore[union-attr]
     # The AMD modules in embed-amd.js find their fonts through the URL require.js gives
     # each module, by default relative to the page: map every module name to a file
     # in the folder where the fonts are.
@@ -180,5 +224,10 @@ def sphinx_settings(dest: Path) -> dict[str, Any]:
     }
 
 
-if __name__ == "__main__":  # `python -m cgh_lib.book.web_assets`: prefetch (e.g. in CI set-up)
-    print("web assets:", "ok" if fetch() else "unavailable (no npm)")
+if __name__ == "__main__":  # `python -m cgh_lib.book.web_assets [--vendor]`
+    import sys
+
+    if "--vendor" in sys.argv:
+        print(f"remade {VENDORED}; pin VENDORED_SHA256 = {vendor()!r}")
+    else:
+        print("web assets:", "ok (vendored, pinned)" if vendored_ok() else f"missing or not the pinned {VENDORED}")

@@ -37,6 +37,7 @@ import os
 import platform
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import warnings
@@ -525,24 +526,63 @@ def _build() -> ctypes.CDLL:
         raise RuntimeError("no C++ compiler found (set $CXX, or install g++/clang++)")
     key = hashlib.sha256((_SOURCE + cc + " ".join(_FLAGS_BASE) + _cpu_id()).encode()).hexdigest()[:16]
     out = _cache_dir() / f"winsor-{key}.so"
-    if not out.exists():
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
-            src = Path(tmp) / "winsor.cpp"
-            src.write_text(_SOURCE)
-            so = Path(tmp) / "winsor.so"
-            errors = []
-            # -march=native where the compiler knows it (AVX-512/AVX2/NEON), else portable code.
-            for arch in (["-march=native"], ["-mcpu=native"], []):
-                cmd = [cc, *_FLAGS_BASE, *arch, str(src), "-o", str(so)]
-                r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-                if r.returncode == 0:
-                    break
-                errors.append(f"{' '.join(cmd)}: {r.stderr.strip()[-400:]}")
-            else:
-                raise RuntimeError("could not compile the native winsorization kernel:\n" + "\n".join(errors))
-            os.replace(so, out)  # atomic: concurrent builders each install a complete file
-    lib = ctypes.CDLL(str(out))
+    try:
+        return _open(out)
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError) as e:  # damaged (truncated, altered, foreign): rebuild it once, and say so
+        print(f"cgh: the cached native winsorization kernel {out} is damaged ({e}); rebuilding it",
+              file=sys.stderr, flush=True)
+        out.unlink(missing_ok=True)
+        _digest_path(out).unlink(missing_ok=True)
+    _compile(cc, out)
+    return _open(out)
+
+
+def _digest_path(so: Path) -> Path:
+    return so.with_name(so.name + ".sha256")
+
+
+def _open(out: Path) -> ctypes.CDLL:
+    """Load a cached build after checking it against the SHA-256 written when it was built."""
+    data = out.read_bytes()
+    try:
+        want = _digest_path(out).read_text().strip()
+    except FileNotFoundError:  # built by code before digests: adopt it if it loads (else it is rebuilt)
+        lib = _bind(ctypes.CDLL(str(out)))
+        _digest_path(out).write_text(hashlib.sha256(data).hexdigest() + "\n")
+        return lib
+    if hashlib.sha256(data).hexdigest() != want:
+        raise ValueError("checksum mismatch")
+    return _bind(ctypes.CDLL(str(out)))
+
+
+def _compile(cc: str, out: Path) -> None:
+    """Compile into the cache: the library and, beside it, its SHA-256 (checked on every load)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+        src = Path(tmp) / "winsor.cpp"
+        src.write_text(_SOURCE)
+        so = Path(tmp) / "winsor.so"
+        errors = []
+        # -march=native where the compiler knows it (AVX-512/AVX2/NEON), else portable code.
+        for arch in (["-march=native"], ["-mcpu=native"], []):
+            cmd = [cc, *_FLAGS_BASE, *arch, str(src), "-o", str(so)]
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+            if r.returncode == 0:
+                break
+            errors.append(f"{' '.join(cmd)}: {r.stderr.strip()[-400:]}")
+        else:
+            raise RuntimeError("could not compile the native winsorization kernel:\n" + "\n".join(errors))
+        digest = Path(tmp) / "winsor.so.sha256"
+        digest.write_text(hashlib.sha256(so.read_bytes()).hexdigest() + "\n")
+        # each rename is atomic; a reader racing two builders may pair one's digest with the other's
+        # library, and then rebuilds once (saying so)
+        os.replace(digest, _digest_path(out))
+        os.replace(so, out)
+
+
+def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
     lib.cgh_winsor_rows.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_long, ctypes.c_int, ctypes.c_void_p,
                                     ctypes.c_int]
     lib.cgh_winsor_outer.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_long,

@@ -125,11 +125,34 @@ def apply_overrides(cfg: C, overrides: Mapping[str, Any]) -> C:
         if key not in names:
             raise UserError(f"unknown parameter key {key!r} for {experiment_name(cfg)}; accepted: {', '.join(names)}")
         changes[key] = _coerce(key, raw, hints[key])
+        _check_range(key, changes[key])
     new = dataclasses.replace(cfg, **changes)  # type: ignore[type-var]
     validate = getattr(new, "validate", None)
     if callable(validate):
         validate()
     return new
+
+
+FLOAT32_MAX = 3.4028234663852886e38
+INT_LIMIT = 2**62  # every count / width here is far below; seeds derived as seed * 100_003 + epoch stay in int64
+SEED_LIMIT = 2**31
+
+
+def _check_range(name: str, value: Any) -> None:
+    """Refuse numbers no run can use, one line each: a seed torch cannot take, a count
+    beyond 64 bits, a float that overflows float32 (the tensors' type; ``lr=1e300``
+    became inf inside the update)."""
+    for v in value if isinstance(value, tuple) else (value,):
+        if isinstance(v, bool):
+            continue
+        if isinstance(v, int):
+            if (name == "seed" or name.endswith("_seed")) and not 0 <= v < SEED_LIMIT:
+                raise UserError(f"parameter {name}={v:.3g} is out of range; accepted: 0 <= {name} < 2**31")
+            if abs(v) >= INT_LIMIT:
+                raise UserError(f"parameter {name}={v:.3g} is out of range; accepted: |{name}| < 2**62")
+        elif isinstance(v, float) and abs(v) > FLOAT32_MAX:
+            raise UserError(f"parameter {name}={v:g} overflows float32 (the tensors' type); accepted: "
+                            f"|{name}| <= 3.4e38")
 
 
 def parse_kv(pairs: list[str] | None) -> dict[str, str]:

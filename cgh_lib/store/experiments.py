@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 import torch
 
-from cgh_lib.errors import UserError, choice_error
+from cgh_lib.errors import Diverged, UserError, choice_error
+from cgh_lib.store.budget import check_budget
 from cgh_lib.store.config import apply_overrides, config_hash
+from cgh_lib.store.provenance import provenance
 from cgh_lib.store.runstore import RunResult, RunStore
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -34,6 +37,13 @@ class RunOptions:
     progress: bool = True
     checkpoint_every_s: float = 60.0
     checkpoint_every_steps: int = 0
+
+    def __post_init__(self) -> None:
+        if self.checkpoint_every_steps < 0:
+            raise UserError(f"--checkpoint-every-steps {self.checkpoint_every_steps} is negative; accepted: 0 (off) "
+                            "or a positive number of steps")
+        if not self.checkpoint_every_s > 0:
+            raise UserError(f"checkpoint interval {self.checkpoint_every_s} s is not positive; accepted: seconds > 0")
 
     def torch_device(self) -> torch.device:
         if self.device not in DEVICES and not self.device.startswith("cuda:"):
@@ -132,7 +142,10 @@ def check_runnable(configs: Sequence[Any], data_root: str | None = None, device:
         if not hasattr(c, "EXPERIMENT"):  # a figure may plan other things than configs
             continue
         exp = get_experiment(type(c).EXPERIMENT)
-        if exp.check_data is None or store.has(c):
+        if store.has(c):
+            continue
+        check_budget(c)
+        if exp.check_data is None:
             continue
         key = repr(exp.stack_key(c)) + exp.name
         if key not in seen:
@@ -140,13 +153,18 @@ def check_runnable(configs: Sequence[Any], data_root: str | None = None, device:
             exp.check_data(c, data_root)
 
 
-def ensure_runs(configs: Sequence[Any], opts: RunOptions | None = None) -> list[RunResult]:
+def ensure_runs(configs: Sequence[Any], opts: RunOptions | None = None,
+                allow_diverged: bool = False) -> list[RunResult]:
     """Results for ``configs`` in order: cached where stored, trained where missing.
 
     ``opts.force`` recomputes even stored configs, but the stored result stays
     in place until the new one is complete (the store swaps them). Each group is
     trained under the store's lock on its configs, so a second process asking
-    for the same runs waits and then reads them instead of training them again.
+    for the same runs waits and then reads them instead of training them again
+    (its results then say ``cached``). Every missing config is checked against
+    the machine's resources first (`check_budget`). A run whose loss diverges is
+    stored as ``diverged``; unless ``allow_diverged``, a diverged result (new or
+    stored) then ends the call with a one-line `UserError` naming it.
     """
     opts = opts or RunOptions()
     if not configs:
@@ -155,6 +173,8 @@ def ensure_runs(configs: Sequence[Any], opts: RunOptions | None = None) -> list[
     results: dict[str, RunResult] = {}
     missing: dict[Any, list[Any]] = {}
     for c in configs:
+        if not os.environ.get("CGH_STORED_ONLY"):
+            opts.store.recover(c)  # a save a kill interrupted after staging its record
         r = None if opts.force else opts.store.load(c)
         if r is not None:
             results[config_hash(c)] = r
@@ -165,6 +185,9 @@ def ensure_runs(configs: Sequence[Any], opts: RunOptions | None = None) -> list[
         raise UserError(f"{n} run(s) of {exp.name} not stored (first: {config_hash(next(iter(missing.values()))[0])}) "
                         "and CGH_STORED_ONLY is set; accepted: stored runs only (unset it to train them)")
     for group in missing.values():
+        for c in group:
+            check_budget(c)
+    for group in missing.values():
         with opts.store.lock(group):
             todo = []
             for c in group:  # another process may have stored it while we waited for the lock
@@ -173,7 +196,46 @@ def ensure_runs(configs: Sequence[Any], opts: RunOptions | None = None) -> list[
                     results[config_hash(c)] = r
                 else:
                     todo.append(c)
-            if todo:
-                for c, r in zip(todo, exp.run_group(todo, opts)):
-                    results[config_hash(c)] = r
-    return [results[config_hash(c)] for c in configs]
+            _train(exp, todo, opts, results)
+    out = [results[config_hash(c)] for c in configs]
+    bad = [(c, r) for c, r in zip(configs, out) if r.diverged]
+    if bad and not allow_diverged:
+        c, r = bad[0]
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        raise UserError(f"run {exp.name} {config_hash(c)} diverged: {r.diverged}{more}; stored as diverged (claims "
+                        "show n/a); accepted: a smaller lr, or --force to recompute")
+    return out
+
+
+def _train(exp: Experiment, todo: list[Any], opts: RunOptions, results: dict[str, RunResult]) -> None:
+    """Train ``todo`` (a group); members whose loss diverges are stored as diverged and the rest
+    trained again without them (a smaller stack: equal up to float reordering)."""
+    while todo:
+        t0 = time.time()
+        try:
+            for c, r in zip(todo, exp.run_group(todo, opts)):
+                r.cached = False
+                results[config_hash(c)] = r
+            return
+        except Diverged as e:
+            def saved_now(c: Any) -> bool:  # stored by this attempt, before the divergence
+                p = opts.store.run_dir(c) / "result.json"
+                return p.exists() and p.stat().st_mtime >= t0 - 1 and opts.store.load(c) is not None
+
+            done = [c for c in todo if saved_now(c)]
+            rest = [c for c in todo if c not in done]
+            if e.members is not None and not done:  # one stack: the members it names
+                bad = [todo[i] for i in e.members if i < len(todo)]
+            else:  # one config at a time: the first not yet stored is the one that diverged
+                bad = rest[:1]
+            prov = provenance(opts.torch_device())
+            for c in done:
+                r = opts.store.load(c)
+                r.cached = False  # type: ignore[union-attr]
+                results[config_hash(c)] = r  # type: ignore[assignment]
+            for c in bad:
+                r = opts.store.save_diverged(c, e.reason, e.step, prov)
+                results[config_hash(c)] = r
+                opts.store.drop_checkpoint(exp.name, config_hash(c))
+            opts.store.drop_checkpoint(exp.name, group_key(todo))
+            todo = [c for c in rest if c not in bad]

@@ -2,25 +2,33 @@
 
 Layout under the store root (``$CGH_RUNS`` or ``<repo>/runs``)::
 
-    <experiment>/<hash>/config.json    the config, as data
-    <experiment>/<hash>/result.json    final metrics + provenance + wall time
-    <experiment>/<hash>/arrays.npz     curves and per-example arrays
-    <experiment>/_ckpt/<key>.pt        in-progress checkpoints (not committed)
+    <experiment>/<hash>/config.json           the config, as data
+    <experiment>/<hash>/result.json           final metrics + provenance + checksums (the pointer)
+    <experiment>/<hash>/arrays-<sha16>.npz    curves and per-example arrays, named by their hash
+    <experiment>/_ckpt/<key>.pt               in-progress checkpoints (not committed)
 
-`result.json` is written last, atomically, so its presence means the run is
-complete: a crash can never leave a half-written result that looks cached.
+Results written before content-named arrays keep ``arrays.npz`` (``result.json``
+without an ``arrays_file`` field); they load unchanged, and the first ``--force``
+rewrites them in the current layout.
 
-Durability (see README, "What is guaranteed"):
+Guarantees (see README, "What is guaranteed"):
 
 * every file is written to a temp file, fsynced and renamed into place, with
   the mode the umask gives (a shared store needs group-readable files);
-* `result.json` records the SHA-256 of `arrays.npz` and of itself; a result
-  that fails either check is moved aside (`result.json.bad`) with a message
-  and recomputed, never shown;
-* replacing a stored result (``--force``) stages `arrays.npz.new` and
-  `result.json.new` completely before renaming them over the old pair, and a
-  reader that finds a staged pair finishes the swap, so a kill at any moment
-  leaves either the old result or the new one;
+* **a reader sees one complete version.** The arrays file is immutable and named
+  by its SHA-256; `result.json` names it and is renamed into place last, so a
+  reader racing a ``--force`` reads either the old record and its arrays or the
+  new ones (if the old arrays vanish under it, it re-reads the new record);
+* **every result is verified.** `result.json` records the SHA-256 of its arrays
+  and of itself; a result with no checksum or a wrong one is never returned as
+  stored: the reader reports it (once per process) and leaves the files where
+  they are; only a writer replacing it moves the old record aside as
+  ``result.json.bad``. Loading never renames or deletes anything, so read-only
+  commands (claims, list, the book) leave a store as they found it;
+* a run whose loss diverged is stored with ``status: diverged`` and its reason;
+  it is returned (``RunResult.diverged``) but never as valid metrics;
+* JSON is strict: non-finite floats are written as null and listed under
+  ``nonfinite`` so that loading restores them;
 * checkpoints carry a magic header and the SHA-256 of their payload, and are
   loaded with ``torch.load(weights_only=True)``: a damaged checkpoint, or one
   whose pickle would run code, is discarded with a message, never loaded;
@@ -31,10 +39,13 @@ Durability (see README, "What is guaranteed"):
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import io
 import json
+import math
 import os
+import re
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -57,17 +68,94 @@ def default_root() -> Path:
 
 @dataclass
 class RunResult:
-    """One completed run as read back from the store."""
+    """One completed run as read back from the store.
+
+    ``status`` is ``"ok"`` or ``"diverged"`` (then `diverged` gives the reason and
+    ``final`` holds only the step it was seen at). ``cached``: read from the
+    store rather than computed by this process (set by `ensure_runs`).
+    """
 
     config: dict[str, Any]
     final: dict[str, Any]
     provenance: dict[str, Any]
     arrays: dict[str, np.ndarray]
     path: Path
+    status: str = "ok"
+    cached: bool = True
 
     @property
     def wall_time_s(self) -> float:
         return float(self.provenance.get("wall_time_s", float("nan")))
+
+    @property
+    def kernel(self) -> str | None:
+        """The winsorization kernel the run used (native, eager fallback, ...), where it has one:
+        the fallback's last digits differ, so the stamp and `cgh claims` show it."""
+        k = self.provenance.get("winsorize_kernel")
+        return None if k is None else str(k)
+
+    @property
+    def diverged(self) -> str | None:
+        """Why the run diverged (e.g. "train loss nan at step 12"), or None for a valid result."""
+        if self.status != "diverged":
+            return None
+        return str(self.provenance.get("diverged") or "diverged")
+
+
+# --- strict JSON: non-finite floats become null, their places listed under "nonfinite"
+def _strict(obj: Any, where: str, found: list[str]) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        found.append(f"{where}={obj!r}")
+        return None
+    if isinstance(obj, dict):
+        return {k: _strict(v, f"{where}.{k}" if where else str(k), found) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_strict(v, f"{where}[{i}]", found) for i, v in enumerate(obj)]
+    if isinstance(obj, np.generic):
+        return _strict(obj.item(), where, found)
+    return obj
+
+
+def _restore_nonfinite(record: dict[str, Any]) -> None:
+    """Put back the non-finite floats `_strict` replaced by null (paths like ``final.pristine_acc=nan``)."""
+    for item in record.get("nonfinite", []):
+        where, _, val = str(item).rpartition("=")
+        keys = re.findall(r"[^.\[\]]+", where)
+        node: Any = record
+        try:
+            for k in keys[:-1]:
+                node = node[int(k)] if isinstance(node, list) else node[k]
+            last = keys[-1]
+            if isinstance(node, list):
+                node[int(last)] = float(val)
+            else:
+                node[last] = float(val)
+        except (KeyError, IndexError, ValueError, TypeError):
+            continue
+
+
+def record_bytes(record: dict[str, Any]) -> bytes:
+    """The bytes of a result record: strict JSON (no bare NaN), sorted keys."""
+    return (json.dumps(record, indent=1, sort_keys=True, allow_nan=False) + "\n").encode()
+
+
+def seal(record: dict[str, Any]) -> dict[str, Any]:
+    """A record made strict (non-finite floats listed under ``nonfinite``) with its checksum."""
+    found: list[str] = []
+    body = _strict({k: v for k, v in record.items() if k not in ("checksum", "nonfinite")}, "", found)
+    if found or record.get("nonfinite"):
+        body["nonfinite"] = sorted(set(found) | set(record.get("nonfinite", [])))
+    body["checksum"] = _record_checksum(body)
+    return body
+
+
+# --- machine paths in provenance: a dataset is named by its name and its folder under the data root
+_ABS_PATH = re.compile(r"(?<![\w.~:/])(?:~|\.{1,2})?/(?:[^\s;,()'\"]+/)*([^\s;,()'\"/]+)")
+
+
+def portable_data(text: str) -> str:
+    """``"mnist (22,699 train; /home/x/data/MNIST-22k)"`` -> ``"... CGH_DATA/MNIST-22k)"``: no machine's path."""
+    return _ABS_PATH.sub(lambda m: f"CGH_DATA/{m.group(1)}", text)
 
 
 def _umask_mode(base: int = 0o666) -> int:
@@ -149,106 +237,220 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any] | None:
     return None
 
 
+_reported: set[tuple[str, str]] = set()
+
+
+def report(path: Path, why: str) -> None:
+    """Say once per process that a stored result is not used, and why."""
+    if (str(path), why) not in _reported:
+        _reported.add((str(path), why))
+        warn(f"not using the stored result {path} ({why}); it is left in place and will be recomputed "
+             "by the next run that needs it")
+
+
 class RunStore:
     """Read and write completed runs and checkpoints under one root folder."""
 
     def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
         self.root = Path(root).expanduser() if root else default_root()
+        # verified results by (folder, file stamps): `has` is called for every config of every figure
+        self._verified: dict[Path, tuple[tuple[Any, ...], RunResult | None]] = {}
 
     def run_dir(self, cfg: Any) -> Path:
         return self.root / experiment_name(cfg) / config_hash(cfg)
 
     def has(self, cfg: Any) -> bool:
-        d = self.run_dir(cfg)
-        self._finish_swap(d)
-        return (d / "result.json").exists()
+        """Whether a verified result (valid or diverged) is stored for ``cfg``."""
+        return self.load(cfg) is not None
 
     @staticmethod
     def _finish_swap(d: Path) -> None:
-        """Complete a replacement that a kill interrupted (idempotent, safe to race).
+        """Roll forward a replacement a kill interrupted, then remove arrays no record names.
 
-        `save` stages ``arrays.npz.new`` then ``result.json.new`` before renaming
-        them over the old pair; a staged ``result.json.new`` means both are
-        complete, so the swap is rolled forward. A lone ``arrays.npz.new`` is an
-        abandoned (or in-progress) stage and is left alone: the old pair is intact.
+        `save` stages the complete record as ``result.json.new`` (its arrays already in
+        place) before renaming it over ``result.json``; code before content-named arrays
+        staged ``arrays.npz.new`` too. A staged record is complete, so it is rolled
+        forward. Only writers call this (`save`, and `recover` from `ensure_runs`);
+        readers read a staged record as what rolling forward gives.
         """
         staged = d / "result.json.new"
-        if not staged.exists():
+        if staged.exists():
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(d / "arrays.npz.new", d / "arrays.npz")
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(staged, d / "result.json")
+        try:
+            named = str(json.loads((d / "result.json").read_bytes()).get("arrays_file") or "arrays.npz")
+        except (OSError, ValueError, AttributeError):
             return
-        with contextlib.suppress(FileNotFoundError):
-            os.replace(d / "arrays.npz.new", d / "arrays.npz")
-        with contextlib.suppress(FileNotFoundError):
-            os.replace(staged, d / "result.json")
+        for old in [*d.glob("arrays-*.npz"), d / "arrays.npz"]:  # versions no record names any more
+            if old.name != named:
+                old.unlink(missing_ok=True)
 
-    def _discard(self, d: Path, why: str) -> None:
-        warn(f"discarding unreadable result {d} ({why}); it will be recomputed")
-        with contextlib.suppress(FileNotFoundError):
-            os.replace(d / "result.json", d / "result.json.bad")
+    def recover(self, cfg: Any) -> None:
+        """Finish a save of ``cfg`` that a kill interrupted after its record was staged (writers only)."""
+        d = self.run_dir(cfg)
+        if (d / "result.json.new").exists():
+            with contextlib.suppress(OSError):
+                self._finish_swap(d)
 
     def load(self, cfg: Any) -> RunResult | None:
-        """The stored result for ``cfg``, or None if it has not completed (or fails its checksums)."""
+        """The stored, verified result for ``cfg``, or None (not stored, or failing its checks: reported)."""
         return self.load_dir(self.run_dir(cfg))
 
+    @staticmethod
+    def _stamp(d: Path, names: Sequence[str]) -> tuple[Any, ...]:
+        out = []
+        for n in names:
+            try:
+                st = (d / n).stat()
+                out.append((n, st.st_mtime_ns, st.st_size, st.st_ino))
+            except OSError:
+                out.append((n, None))
+        return tuple(out)
+
     def load_dir(self, d: Path) -> RunResult | None:
-        self._finish_swap(d)
-        try:
-            text = (d / "result.json").read_text()
-        except FileNotFoundError:
-            return None
-        try:
-            res = json.loads(text)
-            if not isinstance(res, dict) or not {"config", "final", "provenance"} <= set(res):
-                raise ValueError("fields missing")
-        except ValueError as e:
-            self._discard(d, f"result.json does not parse: {e}")
-            return None
-        if "checksum" in res and res["checksum"] != _record_checksum(res):
-            self._discard(d, "result.json checksum mismatch")
-            return None
-        arrays: dict[str, np.ndarray] = {}
-        try:
-            raw = (d / "arrays.npz").read_bytes()
-        except FileNotFoundError:
-            raw = None
-        if "arrays_sha256" in res and (raw is None or _sha256(raw) != res["arrays_sha256"]):
-            self._discard(d, "arrays.npz missing" if raw is None else "arrays.npz checksum mismatch")
-            return None
-        if raw is not None:
+        """Read and verify one run folder without changing anything in it."""
+        res, why = self.check_dir(d)
+        if why is not None:
+            report(d, why)
+        return res
+
+    def check_dir(self, d: Path) -> tuple[RunResult | None, str | None]:
+        """(result, None) for a verified result; (None, None) where none is stored;
+        (None, why) for one that is there but fails its checks."""
+        why: str | None = None
+        for _attempt in range(20):
+            # a record staged by a save that a kill interrupted: what rolling it forward gives
+            staged = (d / "result.json.new").exists()
+            rec_name = "result.json.new" if staged else "result.json"
+            try:
+                text = (d / rec_name).read_bytes()
+            except FileNotFoundError:
+                if staged:  # a writer just rolled it forward
+                    continue
+                return None, None
+            except NotADirectoryError:  # not stored (a writer reports the file in the way)
+                return None, None
+            except OSError as e:
+                return None, f"{rec_name} cannot be read: {e.strerror}"
+            try:
+                rec = json.loads(text)
+                if not isinstance(rec, dict) or not {"config", "final", "provenance"} <= set(rec):
+                    raise ValueError("fields missing")
+            except ValueError as e:
+                return None, f"result.json does not parse: {str(e)[:80]}"
+            if "checksum" not in rec or "arrays_sha256" not in rec:
+                return None, "result.json carries no checksum"
+            if rec["checksum"] != _record_checksum(rec):
+                return None, "result.json checksum mismatch"
+            arrays_name = str(rec.get("arrays_file") or ("arrays.npz.new" if staged else "arrays.npz"))
+            if "/" in arrays_name or arrays_name.startswith("."):
+                return None, f"result.json names a foreign arrays file {arrays_name!r}"
+            stamp = self._stamp(d, [rec_name, arrays_name])
+            hit = self._verified.get(d)
+            if hit is not None and hit[0] == stamp and hit[1] is not None and None not in (x[1] for x in stamp):
+                return dataclasses.replace(hit[1], provenance=dict(hit[1].provenance), cached=True), None
+            try:
+                raw = (d / arrays_name).read_bytes()
+            except FileNotFoundError:
+                # a writer replaced this version after we read its record: read the new one
+                if (d / rec_name).exists() and (d / rec_name).read_bytes() != text:
+                    continue
+                return None, f"{arrays_name} missing"
+            except OSError as e:
+                return None, f"{arrays_name} cannot be read: {e.strerror}"
+            if _sha256(raw) != rec["arrays_sha256"]:
+                # a legacy writer may be mid-swap: re-read if the record changed meanwhile
+                if (d / rec_name).exists() and (d / rec_name).read_bytes() != text:
+                    continue
+                return None, f"{arrays_name} checksum mismatch"
             try:
                 with np.load(io.BytesIO(raw), allow_pickle=False) as z:
                     arrays = {k: z[k] for k in z.files}
             except Exception as e:
-                self._discard(d, f"arrays.npz does not load: {type(e).__name__}")
-                return None
-        return RunResult(config=res["config"], final=res["final"], provenance=res["provenance"],
-                         arrays=arrays, path=d)
+                return None, f"{arrays_name} does not load: {type(e).__name__}"
+            _restore_nonfinite(rec)
+            prov = dict(rec["provenance"])
+            if isinstance(prov.get("data"), str):  # published pages never show a machine's path
+                prov["data"] = portable_data(prov["data"])
+            out = RunResult(config=rec["config"], final=rec["final"], provenance=prov, arrays=arrays, path=d,
+                            status=str(rec.get("status", "ok")))
+            self._verified[d] = (stamp, out)
+            return dataclasses.replace(out, provenance=dict(prov)), None
+        return None, why or "result.json kept changing while being read"
+
+    def problems(self, experiment: str | None = None) -> list[tuple[Path, str]]:
+        """Every run folder holding a result that is not used, with why (for `cgh list` and the book)."""
+        out = []
+        for d in self._run_dirs(experiment):
+            _, why = self.check_dir(d)
+            if why is not None:
+                out.append((d, why))
+        return out
+
+    def _run_dirs(self, experiment: str | None = None) -> list[Path]:
+        pattern = f"{experiment}/*/result.json*" if experiment else "*/*/result.json*"
+        return sorted({p.parent for p in self.root.glob(pattern)
+                       if p.name in ("result.json", "result.json.new") and not p.parent.name.startswith("_")})
+
+    def _set_aside(self, d: Path) -> None:
+        """Before a writer replaces a result that fails its checks, keep it as ``result.json.bad``."""
+        _, why = self.check_dir(d)
+        if why is not None and (d / "result.json").exists():
+            warn(f"setting aside the unverified result {d} ({why}) as result.json.bad")
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(d / "result.json", d / "result.json.bad")
 
     def save(self, cfg: Any, final: dict[str, Any], arrays: dict[str, np.ndarray],
-             provenance: dict[str, Any], drop: Sequence[str | os.PathLike[str]] = ()) -> RunResult:
+             provenance: dict[str, Any], drop: Sequence[str | os.PathLike[str]] = (),
+             status: str = "ok") -> RunResult:
         """Store a completed run, replacing any stored one only once the new one is complete.
 
+        The arrays go to an immutable file named by their hash; the record, which
+        names it, is staged complete as ``result.json.new`` and renamed over
+        `result.json` last; then arrays files no record names are removed.
         ``drop``: files made obsolete by this result (the run's checkpoint), deleted
-        once the result is staged and before it is renamed into place, so that a
-        kill at any point leaves either a resumable checkpoint or a finished result.
+        once the record is staged and before it is renamed into place, so that a
+        kill at any point leaves either a resumable checkpoint or a finished result
+        (a staged record is rolled forward by the next writer).
         """
         d = self.run_dir(cfg)
         d.mkdir(parents=True, exist_ok=True)
+        self._finish_swap(d)
+        self._set_aside(d)
         _atomic_write_bytes(d / "config.json", (canonical_json(cfg) + "\n").encode())
         buf = io.BytesIO()
         np.savez_compressed(buf, **arrays)
         data = buf.getvalue()
+        digest = _sha256(data)
+        arrays_name = f"arrays-{digest[:16]}.npz"
+        prov = {**provenance, "finished_at": now_utc()}
+        if isinstance(prov.get("data"), str):
+            prov["data"] = portable_data(prov["data"])
         record = {"experiment": experiment_name(cfg), "hash": config_hash(cfg), "config": to_dict(cfg),
-                  "final": final, "provenance": {**provenance, "finished_at": now_utc()},
-                  "arrays_sha256": _sha256(data)}
-        record["checksum"] = _record_checksum(record)
-        _atomic_write_bytes(d / "arrays.npz.new", data)
+                  "final": final, "provenance": prov, "arrays_file": arrays_name, "arrays_sha256": digest}
+        if status != "ok":
+            record["status"] = status
+        record = seal(record)
+        if not (d / arrays_name).exists() or _sha256((d / arrays_name).read_bytes()) != digest:
+            _atomic_write_bytes(d / arrays_name, data)
         faults.point("final_save")
-        _atomic_write_bytes(d / "result.json.new", (json.dumps(record, indent=1, sort_keys=True) + "\n").encode())
+        _atomic_write_bytes(d / "result.json.new", record_bytes(record))  # complete: a kill now rolls forward
         for p in drop:
             Path(p).unlink(missing_ok=True)
         faults.point("final_swap")
         self._finish_swap(d)
-        return self.load(cfg)  # type: ignore[return-value]
+        res = self.load(cfg)
+        assert res is not None, f"the result just stored in {d} does not verify"
+        res.cached = False
+        return res
+
+    def save_diverged(self, cfg: Any, reason: str, step: int, provenance: dict[str, Any],
+                      drop: Sequence[str | os.PathLike[str]] = ()) -> RunResult:
+        """Record that ``cfg`` diverged (never as valid metrics): claims show it as n/a with ``reason``."""
+        return self.save(cfg, {"step": int(step)}, {}, {**provenance, "diverged": reason}, drop=drop,
+                         status="diverged")
 
     def delete(self, cfg: Any) -> None:
         """Forget a stored result."""
@@ -314,12 +516,15 @@ class RunStore:
         self.checkpoint_path(experiment, key).unlink(missing_ok=True)
 
     def list_runs(self, experiment: str | None = None) -> list[dict[str, Any]]:
-        """All completed runs' result records (optionally of one experiment); unreadable ones are skipped."""
-        pattern = f"{experiment}/*/result.json" if experiment else "*/*/result.json"
+        """The records of all verified runs (optionally of one experiment), as stored; runs that
+        fail their checks are reported (see `problems`) and skipped, never moved."""
         out = []
-        for p in sorted(self.root.glob(pattern)):
-            try:
-                out.append(json.loads(p.read_text()))
-            except (OSError, ValueError):
-                warn(f"skipping unreadable result {p}")
+        for d in self._run_dirs(experiment):
+            res, why = self.check_dir(d)
+            if res is None:
+                if why is not None:
+                    report(d, why)
+                continue
+            out.append({"experiment": d.parent.name, "hash": d.name, "config": res.config, "final": res.final,
+                        "provenance": res.provenance, "status": res.status})
         return out

@@ -11,6 +11,11 @@ from cgh_lib.train.distributed import (  # noqa: F401
     ShardSampler,
     all_reduce_sum,
 )
+from cgh_lib.train.divergence import (  # noqa: F401
+    EXPLODE_FACTOR,
+    check_loss,
+    divergence_reason,
+)
 from cgh_lib.train.eval_schedule import (  # noqa: F401
     EVAL_SCHEDULES,
     eval_steps,

@@ -77,6 +77,7 @@ from cgh_lib.train.distributed import (
     unwrap_model,
     wrap_model,
 )
+from cgh_lib.train.divergence import check_loss
 from cgh_lib.train.interrupt import DeferredSignals
 
 __all__ = [
@@ -351,6 +352,9 @@ def train_with_loader(
     optimizer = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=0.0)
     loss_fn = nn.CrossEntropyLoss()
 
+    if cfg.batch_size > len(train_set):  # else one short batch per "epoch" would be stored as if batch_size
+        raise UserError(f"parameter batch_size={cfg.batch_size} is larger than the training set ({len(train_set):,} "
+                        f"examples); accepted: batch_size <= {len(train_set):,}")
     sampler = train_sampler(train_set, ctx, seed=cfg.seed)
     # An aggregator that splits each minibatch (M3: 3 equal groups) cannot take the
     # epoch's short last batch: drop it, as the authors' fixed-size loaders did.
@@ -404,6 +408,8 @@ def train_with_loader(
         history["step"].append(step)
         history["lr"].append(last_lr)
         history["train_running_loss"].append(float(r[0] / r[1]) if r[1] > 0 else None)
+        if r[1] > 0:  # NaN / exploding: stop, store as diverged
+            check_loss(step, history["train_running_loss"][-1])
         running.zero_()
         for name in names:
             m = evaluate(net, eval_sets[name], ctx, eval_bs, cfg.amp, cfg.channels_last, cfg.num_workers)

@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from cgh_lib.data.tensors import TensorData
 from cgh_lib.models.mlp import StackedMLP, layer_sizes
 from cgh_lib.store import faults
+from cgh_lib.train.divergence import check_loss
 from cgh_lib.train.interrupt import DeferredSignals
 
 CHECKPOINT_FORMAT = 2  # bump when the checkpoint's content changes: older ones are discarded, not misread
@@ -376,6 +377,7 @@ def train_stack(
             hist[name].append(metrics[name])
         faults.point("eval", step)
         hist["step"].append(np.int64(step))
+        check_loss(step, metrics["train_loss"], hist["train_loss"][0])  # NaN / exploding: stop, store as diverged
         first = torch.where((first < 0) & ok, torch.full_like(first, step), first)
         last = torch.where(ok, torch.where(last < 0, torch.full_like(last, step), last), torch.full_like(last, -1))
         if probe is not None:

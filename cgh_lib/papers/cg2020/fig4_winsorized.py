@@ -50,6 +50,7 @@ from cgh_lib.store.experiments import (Experiment, RunOptions, check_profile, gr
                                        sweep_configs)
 from cgh_lib.store.provenance import provenance
 from cgh_lib.store.runstore import RunResult
+from cgh_lib.train.divergence import check_loss
 from cgh_lib.train.eval_schedule import eval_steps
 from cgh_lib.train.stacked import Timing, drive
 
@@ -196,6 +197,7 @@ def train_run(cfg: WinsorizedConfig, data: TensorData, opts: RunOptions) -> tupl
             hist[k].append(v)
         faults.point("eval", step)
         hist["step"].append(step)
+        check_loss(step, hist["train_loss"][-1], hist["train_loss"][0])  # NaN / exploding: stored as diverged
         timing.eval_s += time.perf_counter() - t0
 
     def one_step() -> None:

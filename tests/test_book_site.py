@@ -209,21 +209,28 @@ def test_figure_explorer_filters_and_names_values():
 
 
 def _explorer_calls():
-    """Each figure notebook's `explore_figure(...)` call: (figure id, controls, only)."""
+    """Each figure page's explorer call (`page.explore(...)` or `explore_figure(...)`, whose fourth
+    argument is the controls): (figure id, controls, only)."""
     import ast
-    import json
+
+    import jupytext
 
     from cgh_lib.book.registry import figures
     from cgh_lib.papers.gm2022 import experiments as gm
 
+    def is_explorer(n: ast.AST) -> bool:
+        f = getattr(n, "func", None)
+        return isinstance(n, ast.Call) and (getattr(f, "id", "") == "explore_figure"
+                                            or (isinstance(f, ast.Attribute) and f.attr == "explore"))
+
     out = []
     for f in figures().values():
-        for c in json.loads(f.source.read_text())["cells"]:
-            src = "".join(c["source"])
-            if c["cell_type"] != "code" or "explore_figure(" not in src:
+        for c in jupytext.read(f.source).cells:
+            if c.cell_type != "code":
                 continue
-            call = next(n for n in ast.walk(ast.parse(src)) if isinstance(n, ast.Call)
-                        and getattr(n.func, "id", "") == "explore_figure")
+            call = next((n for n in ast.walk(ast.parse(c.source)) if is_explorer(n)), None)
+            if call is None:
+                continue
             ns = {"gm": gm}
             controls = eval(compile(ast.Expression(call.args[3]), "<controls>", "eval"), ns)
             only = next((eval(compile(ast.Expression(k.value), "<only>", "eval"), ns)

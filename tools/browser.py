@@ -131,7 +131,7 @@ FIGURE_MIN_FONT_IMAGE_PX = 9.0 * 100 / 72   # MIN_FONT_PT * DPI / 72, in the PNG
 MAX_PAGE_PX = 25_000
 ABSOLUTE_PATH = r"(?<![\w.:/~-])/(?:home|tmp|work|root|usr|opt|var|mnt|srv|Users|private)/[\w.-]+"
 
-_PAGE_CHECK_JS = """
+_PAGE_CHECK_JS = r"""
 const out = {height: document.documentElement.scrollHeight, small: [], overflow: [], empty: [], explorers: 0};
 const visible = e => e.offsetParent !== null && e.getClientRects().length > 0;
 document.querySelectorAll('.cell_output img, .cgh-view img').forEach(img => {

@@ -37,6 +37,7 @@ from typing import Any, Iterator
 
 from cgh_lib.book.catalog import BOOK_DIR, SITE_ONLY, fingerprint  # noqa: F401  (torch-free; `cgh list` uses them)
 from cgh_lib.book.registry import Figure, figures, get_figure
+from cgh_lib.book.sweep import pid_alive
 from cgh_lib.errors import FigureFailed, UserError
 from cgh_lib.store.experiments import PROFILES, check_profile, default_seeds
 from cgh_lib.store.provenance import REPO_ROOT
@@ -155,21 +156,11 @@ def clean_leftovers() -> list[Path]:
     gone = []
     for p in [*RUNNING_DIR.glob("*.running-*.ipynb"), *EXECUTED_DIR.glob(".*.running-*.ipynb")]:
         pid = p.stem.split(".running-", 1)[-1].split("-", 1)[0]
-        if pid.isdigit() and _alive(int(pid)) and int(pid) != os.getpid():
+        if pid.isdigit() and pid_alive(int(pid)) and int(pid) != os.getpid():
             continue
         p.unlink(missing_ok=True)
         gone.append(p)
     return gone
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def is_up_to_date(fig: Figure, profile: str, params: dict[str, Any]) -> bool:

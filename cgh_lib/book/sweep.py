@@ -85,7 +85,7 @@ def _sweep_dir(store: RunStore, experiment: str) -> Path:
     return store.root / "_sweeps" / experiment
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     """True if a process with this pid runs on this host (zombies count as dead)."""
     try:
         os.kill(pid, 0)
@@ -124,7 +124,7 @@ def stack_active(store: RunStore, experiment: str, key: str, stale_s: float = 4 
     hb = _read_json(hb_path)
     if hb is not None:
         if hb.get("host") == host:
-            if _pid_alive(int(hb.get("pid", -1))):
+            if pid_alive(int(hb.get("pid", -1))):
                 return True
         elif time.time() - hb_path.stat().st_mtime < stale_s:
             return True
@@ -133,7 +133,7 @@ def stack_active(store: RunStore, experiment: str, key: str, stale_s: float = 4 
         return False
     if rec.get("executor") == "local":
         started = hb is not None and hb.get("started", 0) >= rec.get("submitted_at", 0)
-        return rec.get("host") == host and not started and _pid_alive(int(rec.get("controller_pid", -1)))
+        return rec.get("host") == host and not started and pid_alive(int(rec.get("controller_pid", -1)))
     state = _slurm_state(rec.get("folder", ""), str(rec.get("job_id")))
     if state is None:  # cannot ask SLURM: trust a recent submission
         return time.time() - rec.get("submitted_at", 0) < stale_s

@@ -341,6 +341,8 @@ def train_cells(configs: Sequence[WinsorizedConfig], data: TensorData, opts: Run
         faults.point("eval", step)
         for c in cells:
             c.hist["step"].append(step)
+        # NaN / exploding loss of any cell: the stack stops, ensure_runs stores it as diverged
+        check_loss(step, [c.hist["train_loss"][-1] for c in cells], [c.hist["train_loss"][0] for c in cells])
         timing.eval_s += time.perf_counter() - t0
 
     def one_step() -> None:

@@ -84,3 +84,20 @@ def test_unknown_figure_is_one_line():
 
     with pytest.raises(UserError, match="unknown figure 'ws-fig1'.*accepted: cg2020-fig1"):
         scale.compare_scales("ws-fig1", RunStore("/nonexistent"))
+
+
+@pytest.mark.parametrize("figure", ["cg2020-fig1", "cg2020-fig2", "cg2020-fig3"])
+def test_every_cg2020_figure_draws_at_both_profiles(figure, tmp_path):
+    """Figures 1-3 through the same path as the stored book: the committed smoke runs saved
+    under the small and large configs; every panel row of the figure appears at both profiles."""
+    smoke = {c.noise: COMMITTED.load(c) for c in get_figure(figure).configs("smoke")}
+    assert all(smoke.values()), f"the committed smoke {figure} runs"
+    store = RunStore(tmp_path)
+    for p in ("small", "large"):
+        for cfg in get_figure(figure).configs(p):
+            r = smoke[cfg.noise]
+            store.save(cfg, r.final, r.arrays, {"wall_time_s": 1.0, "device_name": "test"})
+    out = scale.compare_scales(figure, store)
+    axes = out.figure.get_axes()
+    assert out.stored == {"small": True, "large": True}
+    assert len(axes) >= 2 and len(axes) % 2 == 0 and all(ax.get_images() for ax in axes)

@@ -19,7 +19,7 @@ from cgh_lib.book.catalog import BOOK_DIR
 from cgh_lib.book.registry import Figure, figures, make_config
 from cgh_lib.errors import UserError
 from cgh_lib.store.config import config_hash, to_dict
-from cgh_lib.store.provenance import REPO_ROOT
+from cgh_lib.store.provenance import REPO_ROOT, device_label
 from cgh_lib.store.provenance import git as _git
 from cgh_lib.store.runstore import RunStore
 
@@ -113,7 +113,7 @@ def _run_row(r: dict[str, Any], paper_cfg: dict[str, Any], uses: dict[str, list[
     p = r["provenance"] if isinstance(r.get("provenance"), dict) else {}
     commit = str(p.get("commit") or "unknown")[:10] + ("+dirty" if p.get("dirty") else "")
     when = str(p.get("finished_at") or p.get("started_at") or "")[:10]
-    computed = (f"commit {commit}, {p.get('device_name', p.get('device', '?'))}, torch {p.get('torch', '?')}, "
+    computed = (f"commit {commit}, {device_label(p)}, torch {p.get('torch', '?')}, "
                 f"{_minutes(p.get('wall_time_s'))}" + (f", {when}" if when else ""))
     if p.get("rehashed"):
         computed += "; checksum added without recomputing"

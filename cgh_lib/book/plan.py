@@ -27,7 +27,7 @@ from typing import Any
 from cgh_lib.book.registry import figures, get_experiment
 from cgh_lib.errors import UserError
 from cgh_lib.store.config import to_dict
-from cgh_lib.store.provenance import REPO_ROOT
+from cgh_lib.store.provenance import REPO_ROOT, device_label
 from cgh_lib.store.runstore import RunStore
 
 GPU_CHECK = REPO_ROOT / "benchmarks" / "results" / "gpu_check.json"
@@ -91,7 +91,7 @@ def _stack_share(prov: dict[str, Any]) -> float:
 
 
 def _device(prov: dict[str, Any]) -> str:
-    return str(prov.get("device_name") or prov.get("device") or "?")
+    return device_label(prov)
 
 
 def _reference_rates(store: RunStore) -> dict[tuple[str, str], tuple[float, str]]:

@@ -28,6 +28,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
 
+from cgh_lib.store.provenance import device_label
 from cgh_lib.store.runstore import RunResult
 
 
@@ -115,7 +116,7 @@ def distinct(runs: Sequence[RunResult], value: Any) -> str:
 
 def device_name(p: Mapping[str, Any]) -> str:
     """A run's device as a reader reads it ("AMD EPYC (1 thread)", not "(1 threads)")."""
-    return str(p.get("device_name", p.get("device"))).replace("(1 threads)", "(1 thread)")
+    return device_label(p)
 
 
 def stamp_device(runs: Sequence[RunResult]) -> str:

@@ -97,3 +97,10 @@ def provenance(device: torch.device | str) -> dict[str, Any]:
         "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
         "started_at": now_utc(),
     }
+
+
+def device_label(prov: Any) -> str:
+    """A run's device as a reader reads it ("AMD EPYC (1 thread)", not "(1 threads)"): the one
+    wording the stamp, the run browser and `cgh list --plan` share."""
+    name = prov.get("device_name") or prov.get("device") or "?"
+    return str(name).replace("(1 threads)", "(1 thread)")

@@ -77,7 +77,8 @@ def _draw(figure: str, runs: dict[Any, list[RunResult]], title: str) -> list[plt
     if figure == "cg2020-fig4":
         return plots.figure4(runs, title)
     draw = {"cg2020-fig1": plots.figure1, "cg2020-fig2": plots.figure2, "cg2020-fig3": plots.figure3}[figure]
-    return [draw(runs, title)]
+    out = draw(runs, title)  # one figure, or one per panel row (Figure 1)
+    return list(out) if isinstance(out, (list, tuple)) else [out]
 
 
 def _raster(fig: plt.Figure, dpi: int = 80) -> Any:

@@ -156,7 +156,7 @@ def clean_leftovers() -> list[Path]:
     gone = []
     for p in [*RUNNING_DIR.glob("*.running-*.ipynb"), *EXECUTED_DIR.glob(".*.running-*.ipynb")]:
         pid = p.stem.split(".running-", 1)[-1].split("-", 1)[0]
-        if pid.isdigit() and pid_alive(int(pid)) and int(pid) != os.getpid():
+        if pid.isdigit() and pid_alive(int(pid)):  # a live execution (this process's other threads too)
             continue
         p.unlink(missing_ok=True)
         gone.append(p)

@@ -623,3 +623,22 @@ def test_figure_with_diverging_runs_stops_with_one_line_not_holds(tmp_path):
     r = cgh("figure", "cg2020-fig4", "--profile", "smoke", "-p", "overrides={'lr': 1e4}", "-p", "seeds=[0]",
             env=env_with(CGH_RUNS=str(tmp_path / "runs"), OMP_NUM_THREADS="1"), timeout=600)
     assert_usage_error(r, "diverged")
+
+
+def test_labels_out_of_range_are_one_line():
+    """A dataset whose labels exceed the model's outputs (or are negative) is refused where it is
+    built, with the bad label named; before, the loss raised an index error mid-training."""
+    import torch
+
+    from cgh_lib.data.label_noise import corrupt_labels
+    from cgh_lib.data.tensors import TensorData
+    from cgh_lib.errors import UserError
+
+    x = torch.zeros(4, 784)
+    ok = torch.tensor([0, 1, 2, 9])
+    TensorData("t", x, ok, x, ok, "test")  # in range: accepted
+    for bad in (torch.tensor([0, 1, 10, 3]), torch.tensor([0, -1, 2, 3])):
+        with pytest.raises(UserError, match=r"out of range.*accepted: integers 0\.\.9"):
+            TensorData("t", x, bad, x, ok, "test")
+    with pytest.raises(UserError, match="label 12 at index 2"):
+        corrupt_labels(torch.tensor([0, 1, 12]), 0.5, 0, "uniform", num_classes=10)

@@ -32,6 +32,19 @@ def check_fraction(fraction: float) -> float:
     return f
 
 
+def check_label_range(labels: torch.Tensor, num_classes: int, what: str = "labels") -> None:
+    """Raise a one-line `UserError` when a label is outside ``0..num_classes-1`` (the model has
+    ``num_classes`` outputs), naming the first bad label and its index."""
+    y = torch.as_tensor(labels)
+    if y.numel() == 0:
+        return
+    bad = torch.nonzero((y < 0) | (y >= int(num_classes))).flatten()
+    if bad.numel():
+        i = int(bad[0])
+        raise UserError(f"{what}: label {int(y[i])} at index {i} is out of range ({bad.numel():,} such labels); "
+                        f"accepted: integers 0..{int(num_classes) - 1} for a {int(num_classes)}-class dataset")
+
+
 def corrupt_labels(
     labels: torch.Tensor,
     fraction: float,
@@ -52,6 +65,8 @@ def corrupt_labels(
     if labels.dim() != 1:
         raise ValueError(f"labels must be 1-D, got shape {tuple(labels.shape)}")
     cpu = labels.detach().to("cpu", torch.int64)
+    if num_classes is not None:
+        check_label_range(cpu, num_classes)
     n = cpu.numel()
     g = torch.Generator().manual_seed(int(seed))
     noisy = cpu.clone()

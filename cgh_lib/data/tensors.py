@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from cgh_lib.data.label_noise import NOISE_SCHEMES, check_fraction, corrupt_labels  # noqa: F401  (public API)
+from cgh_lib.data.label_noise import NOISE_SCHEMES, check_fraction, check_label_range, corrupt_labels  # noqa: F401  (public API)
 from cgh_lib.errors import UserError, choice_error
 
 DATASETS = ("mnist", "fashion-mnist", "synthetic")
@@ -46,6 +46,11 @@ class TensorData:
     y_test: torch.Tensor
     source: str  # where it was loaded from, for the figure caption
     num_classes: int = 10
+
+    def __post_init__(self) -> None:
+        # a label outside 0..num_classes-1 would surface as an index error deep in the loss
+        for split, y in (("train", self.y_train), ("test", self.y_test)):
+            check_label_range(y, self.num_classes, f"{self.name} {split} labels ({self.source})")
 
     def to(self, device: torch.device | str) -> "TensorData":
         return TensorData(self.name, self.x_train.to(device), self.y_train.to(device),

@@ -53,7 +53,14 @@ def run(store: Path, args: list[str], *extra: str, fault: str | None = None,
     if fault:
         env["CGH_FAULT"] = fault
     return subprocess.run([*CGH, "run", *args, "--no-progress", "--runs", str(store), *extra], cwd=REPO,
-                          capture_output=True, text=True, timeout=timeout, env=env)
+                          capture_output=True, text=True, timeout=timeout, env=env, preexec_fn=_foreground_signals)
+
+
+def _foreground_signals() -> None:
+    """The child takes SIGINT as a foreground `cgh run` would (Ctrl-C raises). A suite started in the
+    background by a non-interactive shell inherits SIGINT ignored, and Python then keeps it ignored
+    outside the trainers' deferral: an INT injected after training would be lost (rc 0, not 130)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def final_json(r: subprocess.CompletedProcess) -> dict:

@@ -134,7 +134,7 @@ def test_plan_measured_hours_estimates_and_aligned_columns(tmp_path: Path) -> No
     by = {r.figure: r for r in rows}
     f4 = by["cg2020-fig4"]
     assert f4.stored == 5 and f4.measured_hours == pytest.approx(5000 / 3600)  # not 5 x 5000
-    assert f4.measured_devices == "TestCPU (1 threads): 5 runs"
+    assert f4.measured_devices == "TestCPU (1 thread): 5 runs"
     # the 20 missing cells at the stored rate per run-step (c >= 1 rows fall back to the c = 2 rate)
     rate = 1000.0 / row2[0].steps
     c0 = [c for c in grid if c.c == 0]
@@ -146,7 +146,7 @@ def test_plan_measured_hours_estimates_and_aligned_columns(tmp_path: Path) -> No
     head = next(i for i, line in enumerate(lines) if line.startswith("figure"))
     table = lines[head:]
     assert NOT_MEASURED in next(line for line in table if line.startswith("cg2020-fig4"))
-    assert "measured on TestCPU (1 threads): 5 runs" in text
+    assert "measured on TestCPU (1 thread): 5 runs" in text
     for col in ("runs", "stored", "steps", "est-h"):  # right-aligned columns end where their header ends
         end = table[0].index(col) + len(col)
         for line in table[1:]:

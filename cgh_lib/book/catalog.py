@@ -49,7 +49,7 @@ EXECUTED_DIR = BOOK_DIR / "book" / "figures"
 @dataclass(frozen=True)
 class FigureSpec:
     id: str
-    notebook: str  # relative to the repository root
+    notebook: str  # relative to the repository root: a MyST Markdown notebook (jupytext), the page's only source
 
     @property
     def source(self) -> Path:

@@ -13,21 +13,20 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable
 
-from cgh_lib.book.catalog import DASHBOARD_SPEC  # one place names the dashboard's source (cgh list reads it torch-free)
+from cgh_lib.book.catalog import DASHBOARD_SPEC, FigureSpec  # one place names the dashboard's source (cgh list reads it torch-free)
 from cgh_lib.errors import choice_error
 from cgh_lib.store import experiments as _experiments
-from cgh_lib.store.provenance import REPO_ROOT
 
 PAPERS_PACKAGE = "cgh_lib.papers"
 
 
 @dataclass(frozen=True)
-class Figure:
-    id: str
-    notebook: str  # path relative to the repo root: a MyST Markdown notebook (jupytext), the page's only source
+class Figure(FigureSpec):
+    """A registered figure: its id and source (`FigureSpec`, which `cgh list` reads torch-free)
+    plus what only importing its paper can give."""
+
     title: str
     paper: str     # which paper section
     # the configs the figure shows at a profile with its notebook's default parameters
@@ -37,14 +36,6 @@ class Figure:
     # notebook parameter present), built without training: `cgh figure` calls it, then checks the
     # device and data, so bad parameters fail in one line before papermill starts
     plan: Callable[[str, dict[str, Any]], list[Any]] | None = field(default=None, compare=False, repr=False)
-
-    @property
-    def source(self) -> Path:
-        return REPO_ROOT / self.notebook
-
-    @property
-    def stem(self) -> str:
-        return self.source.stem
 
 
 _FIGURES: dict[str, Figure] = {}

@@ -141,6 +141,39 @@ def test_stacked_row_is_bit_equal_to_cells_trained_alone(c, tmp_path):
     assert not list((tmp_path / "stack").rglob("*.pt")), "the stack's checkpoint is dropped with its last result"
 
 
+def test_a_diverging_member_stops_alone_and_the_rest_equal_their_runs_alone(tmp_path, monkeypatch):
+    """In a stack, a member whose loss diverges is stored as diverged at that step; the other
+    members train on and store exactly what they store trained alone (no restart of the row)."""
+    configs = ws.grid_configs("smoke", (0.0, 0.5), (2,), dict(TINY, hidden=(24, 16, 16)))
+    real = ws.evaluate
+    calls = {"noisy": 0, "clean": 0}
+
+    def evaluate(model, data, y, corrupt, **kw):  # the noisy member's loss turns NaN at its 4th evaluation
+        out = real(model, data, y, corrupt, **kw)
+        calls["clean"] += not bool(corrupt.any())
+        if bool(corrupt.any()):
+            calls["noisy"] += 1
+            if calls["noisy"] >= 4:
+                out["train_loss"] = float("nan")
+        return out
+
+    monkeypatch.setattr(ws, "evaluate", evaluate)
+    store = RunStore(tmp_path / "stack")
+    with pytest.raises(UserError) as e:
+        ensure_runs(configs, RunOptions(store=store, progress=False))
+    assert "diverged" in str(e.value) and "train loss nan" in str(e.value) and "\n" not in str(e.value)
+    assert calls["noisy"] == 4, "the diverged member is neither evaluated nor trained after it diverged"
+    clean, noisy = (store.load(c) for c in configs)
+    assert noisy.diverged and "train loss nan at step" in noisy.diverged
+    assert not clean.diverged and clean.final["step"] == configs[0].steps
+    monkeypatch.undo()
+    alone, _ = ws.train_run(configs[0], ws.load_data(configs[0], None),
+                            RunOptions(store=RunStore(tmp_path / "alone"), progress=False))
+    _assert_same_arrays(clean.arrays, alone)
+    assert calls["clean"] == len(alone["step"]), "the clean member trained once, not restarted"
+    assert not list((tmp_path / "stack").rglob("*.pt")), "no checkpoint is left behind"
+
+
 def test_fused_backward_leaves_the_aggregators_grads():
     """The hand-written step leaves the same .grad tensors as WinsorizedAggregator.backward, bit for bit,
     on MNIST-like inputs (non-negative, many zeros) and every c the grid uses."""
@@ -162,12 +195,10 @@ def test_fused_backward_leaves_the_aggregators_grads():
             assert torch.equal(p.grad, q.grad), (c, name)
 
 
-def test_stacked_row_reproduces_the_committed_small_runs(tmp_path):
+def test_stacked_row_reproduces_the_committed_small_runs(tmp_path, shared_data):
     """The committed small-profile Figure 4 runs (seed 1, c = 2, computed cell after cell) are
     reproduced bit for bit by the stacked trainer, where this machine is the one they name
     (CPU model, torch build, 1 thread); elsewhere floats may reorder (README) and this skips."""
-    import os
-
     from cgh_lib.store.provenance import REPO_ROOT, cpu_model, torch_build
 
     committed = RunStore(REPO_ROOT / "runs")
@@ -177,12 +208,10 @@ def test_stacked_row_reproduces_the_committed_small_runs(tmp_path):
     prov = stored[0].provenance
     here = (cpu_model(), torch_build(), torch.__version__)
     if (prov["cpu"], prov["torch_build"], prov["torch"]) != here or torch.get_num_threads() != 1:
-        pytest.skip(f"committed on {prov['cpu']} / torch {prov['torch']}, {prov['torch_threads']} thread; "
-                    f"this is {here[0]} / torch {here[2]}, {torch.get_num_threads()} threads")
-    root = os.environ.get("CGH_DATA")
-    if not root:
-        pytest.skip("needs MNIST-22k (CGH_DATA)")
-    runs = ensure_runs(configs, RunOptions(store=RunStore(tmp_path), progress=False, data_root=root))
+        pytest.skip(f"committed on {prov['cpu']} ({prov['torch_build'].get('cpu_capability')}) / torch "
+                    f"{prov['torch']}, {prov['torch_threads']} thread; this is {here[0]} "
+                    f"({here[1].get('cpu_capability')}) / torch {here[2]}, {torch.get_num_threads()} threads")
+    runs = ensure_runs(configs, RunOptions(store=RunStore(tmp_path), progress=False, data_root=str(shared_data)))
     for ref, run in zip(stored, runs):
         assert run.provenance["stacked_with"] == 5
         _assert_same_arrays(ref.arrays, run.arrays)

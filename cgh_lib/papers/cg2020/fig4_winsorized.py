@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cgh_lib.data.tensors import TensorData, corrupt_labels
-from cgh_lib.errors import UserError
+from cgh_lib.errors import Diverged, UserError
 from cgh_lib.grads import native_winsorize
 from cgh_lib.grads.aggregators import WinsorizedAggregator, winsorize_kernel
 from cgh_lib.models.mlp import mlp
@@ -50,7 +50,7 @@ from cgh_lib.store.experiments import (Experiment, RunOptions, check_profile, gr
                                        sweep_configs)
 from cgh_lib.store.provenance import provenance
 from cgh_lib.store.runstore import RunResult
-from cgh_lib.train.divergence import check_loss
+from cgh_lib.train.divergence import check_loss, divergence_reason
 from cgh_lib.train.eval_schedule import eval_steps
 from cgh_lib.train.stacked import Timing, drive
 
@@ -278,16 +278,27 @@ class _Cell:
     perm: torch.Tensor
     hist: dict[str, list]
     fused: bool = False
+    diverged: tuple[str, int] | None = None  # (reason, step) once its loss diverged: it steps no more
+
+
+class _AllDiverged(Exception):
+    """Every member of a stack has diverged: nothing is left to train."""
 
 
 def train_cells(configs: Sequence[WinsorizedConfig], data: TensorData, opts: RunOptions
-                ) -> tuple[list[dict[str, np.ndarray]], Timing]:
+                ) -> tuple[list[dict[str, np.ndarray] | Diverged], Timing]:
     """Train cells sharing a `stack_key` in lockstep in one process; per member, what `train_run` returns.
 
     Each member has its own model, labels, aggregator and batch-order generator and
     takes exactly `train_run`'s step, so its stored arrays are bit-equal to training it
     alone on the same machine; the stack shares the data, the step loop, evaluations'
     schedule and one checkpoint (keyed by its members, resumed bit-identically).
+
+    A member whose loss diverges (`check_loss`'s rule) stops there and is returned
+    as a `Diverged` (reason, step); the others train on undisturbed, as they would
+    alone. Why not stop the stack: at the large profile a noisy cell can diverge
+    after 40,000 of 60,000 steps, and restarting the other members without it
+    would redo two thirds of the row.
     """
     device = opts.torch_device()
     first = configs[0]
@@ -319,6 +330,7 @@ def train_cells(configs: Sequence[WinsorizedConfig], data: TensorData, opts: Run
             cell.gen.set_state(st["gen"])
             cell.order, cell.hist = st["order"], st["hist"]
             cell.perm = cell.order["perm"].to(device)
+            cell.diverged = tuple(st["diverged"]) if st.get("diverged") else None  # type: ignore[assignment]
         step = state["step"]
         timing = Timing(**state["timing"])
         timing.resumed += 1
@@ -330,24 +342,31 @@ def train_cells(configs: Sequence[WinsorizedConfig], data: TensorData, opts: Run
             "format": STACK_CHECKPOINT_FORMAT, "step": step,
             "members": [{"model": {k: v.detach().cpu().clone() for k, v in c.model.state_dict().items()},
                          "gen": c.gen.get_state(), "order": {"perm": c.order["perm"].clone(), "pos": c.order["pos"]},
-                         "hist": {k: list(v) for k, v in c.hist.items()}} for c in cells],
+                         "hist": {k: list(v) for k, v in c.hist.items()},
+                         **({"diverged": list(c.diverged)} if c.diverged else {})} for c in cells],
             "timing": dict(vars(timing), prior_wall_s=timing.prior_wall_s + time.perf_counter() - started)})
 
     def evaluate_at(step: int) -> None:
         t0 = time.perf_counter()
-        for c in cells:
+        live = [c for c in cells if c.diverged is None]
+        for c in live:
             for k, v in evaluate(c.model, data, c.y, c.corrupt).items():
                 c.hist[k].append(v)
         faults.point("eval", step)
-        for c in cells:
+        for c in live:
             c.hist["step"].append(step)
-        # NaN / exploding loss of any cell: the stack stops, ensure_runs stores it as diverged
-        check_loss(step, [c.hist["train_loss"][-1] for c in cells], [c.hist["train_loss"][0] for c in cells])
+            # NaN / exploding loss: this member stops (run_group stores it as diverged), the rest go on
+            reason = divergence_reason(c.hist["train_loss"][-1], c.hist["train_loss"][0])
+            if reason is not None:
+                c.diverged = (f"{reason} at step {step}", step)
         timing.eval_s += time.perf_counter() - t0
+        if all(c.diverged for c in cells):
+            raise _AllDiverged
 
     def one_step() -> None:
         batches = []
-        for c in cells:  # train_run's batch order, per member
+        live = [c for c in cells if c.diverged is None]
+        for c in live:  # train_run's batch order, per member
             if c.order["pos"] >= per_epoch:
                 c.order["perm"], c.order["pos"] = torch.randperm(n, generator=c.gen), 0
                 c.perm = c.order["perm"].to(device)
@@ -355,7 +374,7 @@ def train_cells(configs: Sequence[WinsorizedConfig], data: TensorData, opts: Run
             c.order["pos"] += 1
         taken[0] += 1
         faults.point("mid_step", taken[0])
-        for c, idx in zip(cells, batches):
+        for c, idx in zip(live, batches):
             x = data.x_train[idx]
             if c.fused:
                 fused_backward(c.model, x, c.y[idx], c.cfg.c)
@@ -366,13 +385,20 @@ def train_cells(configs: Sequence[WinsorizedConfig], data: TensorData, opts: Run
     taken = [step]  # steps taken so far (for fault injection)
     if not cells[0].hist["step"]:
         evaluate_at(step)
-    drive(one_step, evaluate_at, save, start=step, steps=first.steps,
-          eval_at=eval_steps(first.eval_schedule, first.steps), timing=timing, device=device,
-          checkpoint_every_s=opts.checkpoint_every_s, checkpoint_every_steps=opts.checkpoint_every_steps,
-          progress=opts.progress, desc=f"c {first.c} noise {','.join(f'{c.noise:g}' for c in configs)}")
+    try:
+        if not all(c.diverged for c in cells):
+            drive(one_step, evaluate_at, save, start=step, steps=first.steps,
+                  eval_at=eval_steps(first.eval_schedule, first.steps), timing=timing, device=device,
+                  checkpoint_every_s=opts.checkpoint_every_s, checkpoint_every_steps=opts.checkpoint_every_steps,
+                  progress=opts.progress, desc=f"c {first.c} noise {','.join(f'{c.noise:g}' for c in configs)}")
+    except _AllDiverged:
+        pass
     timing.extra["wall_s"] = timing.prior_wall_s + time.perf_counter() - started
-    out = []
+    out: list[dict[str, np.ndarray] | Diverged] = []
     for c in cells:
+        if c.diverged:
+            out.append(Diverged(c.diverged[0], c.diverged[1]))
+            continue
         arrays = {k: np.asarray(v, dtype=np.int64 if k == "step" else np.float64) for k, v in c.hist.items()}
         arrays["corrupt"] = c.corrupt.cpu().numpy()
         arrays["overfit"] = overfit(arrays["train_acc"], arrays["test_acc"], c.cfg.noise)
@@ -406,6 +432,9 @@ def run_group(configs: Sequence[WinsorizedConfig], opts: RunOptions) -> list[Run
             drops.append([opts.store.checkpoint_path(cfg.EXPERIMENT, config_hash(cfg))])
     out = []
     for (cfg, arrays, timing), drop in zip(trained, drops):
+        if isinstance(arrays, Diverged):  # a stack member that diverged while the others trained on
+            out.append(opts.store.save_diverged(cfg, arrays.reason, arrays.step, prov, drop=drop))
+            continue
         p = dict(prov)
         # a stack's times are the whole stack's (as Figure 1's); stacked_with says how many runs shared them
         p.update(wall_time_s=round(timing.extra["wall_s"], 3), train_time_s=round(timing.train_s, 3),

@@ -340,6 +340,30 @@ def test_a_diverged_run_makes_its_seed_na(tmp_path):
     assert v.verdict == "holds 2/2, 1 n/a" and "diverged" in v.reason
 
 
+def test_a_diverged_run_a_claim_does_not_read_leaves_its_verdict_decided(tmp_path):
+    """One diverged cell of a grid makes n/a only the claims that read it (or iterate over all runs)."""
+    store = _store(tmp_path, _all((0, 1, 2), (0.9, 0.3)))
+
+    class Diverged:
+        def __init__(self, r):
+            self._r, self.diverged = r, True
+
+        def __getattr__(self, k):
+            return getattr(self._r, k)
+    only_50 = Claim(
+        id="only-50", paper="CG2020", section="§2.3", claim="pristine first at 50%",
+        quote="Pristine examples are learned faster than corrupt examples.", statistic="final accuracy",
+        compute=lambda runs: [Item("50%", runs[0.5].final["pristine_acc"], runs[0.5].final["corrupt_acc"])],
+        compare=Comparison(">", 0.0), no_control="a toy claim")
+    loaded = {s: cl.load_seed(_configs("small", s), store) for s in (0, 1, 2)}
+    for s in (0, 1, 2):  # the 100% cell diverged in every seed
+        runs, n = loaded[s]
+        loaded[s] = ({**runs, 1.0: Diverged(runs[1.0])}, n)
+    assert cl.evaluate_claim("toy-fig", "small", only_50, loaded).verdict == "holds"
+    v = cl.evaluate_claim("toy-fig", "small", PRISTINE_FIRST, loaded)  # iterates over every run
+    assert v.verdict == "n/a" and "diverged" in v.reason
+
+
 def test_sustained_crossover_rules_from_the_docstring_are_enforced():
     from cgh_lib.papers.cg2020.claims import CROSS_RUN, sustained_crossover
 

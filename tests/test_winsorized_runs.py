@@ -215,3 +215,33 @@ def test_stacked_row_reproduces_the_committed_small_runs(tmp_path, shared_data):
     for ref, run in zip(stored, runs):
         assert run.provenance["stacked_with"] == 5
         _assert_same_arrays(ref.arrays, run.arrays)
+
+
+def test_the_fig4_page_shows_a_diverged_cell_instead_of_failing(tmp_path, monkeypatch):
+    """A grid with a diverged cell (as the large profile can store) still draws every page part: the
+    cell's panel says it diverged and where, its table row says so, the other cells are drawn."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from cgh_lib.book import page
+    from cgh_lib.papers.cg2020 import pages, plots, scale
+    from cgh_lib.store.provenance import provenance
+
+    monkeypatch.setenv("CGH_RUNS", str(tmp_path / "runs"))
+    over = dict(TINY, hidden=(16, 16, 16))
+    cfgs = ws.grid_configs("smoke", (0.0, 0.5), (0, 2), over)
+    ensure_runs(cfgs[:3], RunOptions(progress=False))
+    RunStore().save_diverged(cfgs[3], "train loss nan at step 30", 30, provenance("cpu"))
+    runs = pages.fig4_runs("smoke", None, "cpu", over, None, (0.0, 0.5), (0, 2))
+    assert runs.by_seed[0][(2, 0.5)].diverged
+    figs = plots.figure4(runs.by_key, "t")
+    texts = [t.get_text() for t in figs[1].axes[1].texts]
+    assert any("diverged" in t and "30" in t for t in texts), texts
+    assert figs[1].axes[0].lines, "the other cell of the row is drawn"
+    table = pages.fig4_finals(runs)
+    assert table.loc[("c=2", "train acc"), "50% noise"] == "diverged"
+    assert isinstance(table.loc[("c=2", "train acc"), "0% noise"], float)
+    page.caption(figs, "smoke", runs)
+    page.explore("cg2020-fig4", "smoke", runs.by_key, ["c", "noise"])
+    page.claims("cg2020-fig4", "smoke", over, runs.seeds)
+    page.wall_time("cg2020-fig4", "smoke")

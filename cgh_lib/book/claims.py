@@ -60,6 +60,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections import abc
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -429,8 +430,31 @@ class Verdict:
                 "paper_value": c.paper_value or None}
 
 
-def _diverged(runs: Runs) -> list[str]:
-    return [str(k) for k, r in runs.items() if getattr(r, "diverged", False)]
+class RunDiverged(KeyError):
+    """A claim read a run that diverged (it has no curves): that seed's verdict is n/a."""
+
+
+class _LiveRuns(abc.Mapping):
+    """A seed's runs as a claim reads them: reading a diverged run raises `RunDiverged`.
+
+    Why: a grid (Figure 4's 25 cells) can hold one diverged cell; a claim about other
+    cells is still decided, one that reads the diverged cell (or iterates over all) is n/a.
+    """
+
+    def __init__(self, runs: Runs) -> None:
+        self._runs = runs
+
+    def __getitem__(self, key: Any) -> RunResult:
+        r = self._runs[key]
+        if getattr(r, "diverged", False):
+            raise RunDiverged(key)
+        return r
+
+    def __iter__(self) -> Any:
+        return iter(self._runs)
+
+    def __len__(self) -> int:
+        return len(self._runs)
 
 
 def evaluate_figure(figure: str, profile: str, overrides: Mapping[str, Any] | None = None,
@@ -479,20 +503,21 @@ def evaluate_claim(figure: str, profile: str, claim: Claim,
             outcomes.append(SeedOutcome(seed, "missing", missing=n_missing))
             continue
         o = SeedOutcome(seed, "")
-        div = _diverged(runs)
-        if div:
-            o.status, o.note = "n/a", f"seed {seed}: run {', '.join(div)} diverged"
-        elif claim.precondition is not None:
-            o.pre_items = list(claim.precondition.compute(runs))
-        if not o.status:
-            o.items = list(claim.compute(runs))
+        live = _LiveRuns(runs)
+        try:
+            if claim.precondition is not None:
+                o.pre_items = list(claim.precondition.compute(live))
+            o.items = list(claim.compute(live))
             if claim.control is not None:
-                o.control_items = list(claim.control.compute(runs))
-            if claim.scale is not None:
-                try:  # a description of the setting: a run lacking a field leaves it out, never the verdict
-                    o.scale = claim.scale(runs)
-                except (KeyError, TypeError, ValueError):
-                    o.scale = ""
+                o.control_items = list(claim.control.compute(live))
+        except RunDiverged as e:
+            o.pre_items, o.items, o.control_items = [], [], []
+            o.status, o.note = "n/a", f"seed {seed}: run {e.args[0]} diverged"
+        if not o.status and claim.scale is not None:
+            try:  # a description of the setting: a run lacking a field leaves it out, never the verdict
+                o.scale = claim.scale(live)
+            except (KeyError, TypeError, ValueError):
+                o.scale = ""
         outcomes.append(o)
     # a precondition is a fact about each seed's own runs: its margin is the floor and the sampling SE
     pre_margins = (applied_margins(claim.precondition.compare, {o.seed: o.pre_items for o in outcomes if o.pre_items},

@@ -174,6 +174,9 @@ def panel_view(draw: Draw) -> View:
     """A view that draws a run with ``draw(run, axes)`` on the explorer's two panels and lists the
     numbers it returns under them."""
     def view(title: str, run: RunResult) -> str:
+        if getattr(run, "diverged", None):  # stored as diverged: no curves, the reason instead
+            return (f"<div class='cgh-view cgh-empty'><p>{html.escape(title)}: this run diverged "
+                    f"({html.escape(str(run.diverged))}); it has no curves.</p></div>")
         fig, axes = _canvas()
         finals = draw(run, axes)
         if not run.config.get("noise"):  # no label noise: the training labels are the true ones

@@ -492,5 +492,8 @@ def summary_table(grid: dict[tuple[int, float], RunResult]) -> "Any":
     metrics = (("train acc", "train_acc"), ("test acc", "test_acc"), ("overfit", "overfit"),
                ("proper acc", "proper_acc"))
     index = pd.MultiIndex.from_product([[f"c={c}" for c in cs], [m for m, _ in metrics]])
-    rows = [[grid[(c, n)].final[key] for n in ns] for c in cs for _, key in metrics]
-    return pd.DataFrame(rows, index=index, columns=[f"{n:.0%} noise" for n in ns]).round(3)
+    def value(r: RunResult, key: str) -> Any:  # a diverged cell has no final metrics: it says so
+        return "diverged" if r.diverged else round(float(r.final[key]), 3)
+
+    rows = [[value(grid[(c, n)], key) for n in ns] for c in cs for _, key in metrics]
+    return pd.DataFrame(rows, index=index, columns=[f"{n:.0%} noise" for n in ns])

@@ -41,12 +41,17 @@ def figs23_runs(profile: str, data_root: str | None, device: str, overrides: dic
 
 def fig4_runs(profile: str, data_root: str | None, device: str, overrides: dict, seeds: Sequence[int] | None,
               noise_levels: Sequence[float] | None, c_levels: Sequence[int] | None) -> PageRuns:
-    """Figure 4: {seed: {(c, noise): run}}."""
+    """Figure 4: {seed: {(c, noise): run}}. A cell that diverged is shown as such (at the paper's lr a
+    noisy winsorized cell can break down late in a long run); a grid where every cell diverged is a
+    bad setting (e.g. lr=1e4) and stops with `ensure_runs`' one-line error."""
     opts = RunOptions(data_root=data_root, device=device)
     by_seed = {}
     for s in seeds or default_seeds(profile):
         cfgs = fig4_winsorized.grid_configs(profile, noise_levels, c_levels, {**overrides, "seed": s})
-        by_seed[s] = fig4_winsorized.as_grid(cfgs, ensure_runs(cfgs, opts))
+        results = ensure_runs(cfgs, opts, allow_diverged=True)
+        if all(r.diverged for r in results):
+            ensure_runs(cfgs, opts)  # stored now: raises the one-line "diverged" error
+        by_seed[s] = fig4_winsorized.as_grid(cfgs, results)
     configs = fig4_winsorized.grid_configs(profile, noise_levels, c_levels, overrides)
     c0 = configs[0]
     return PageRuns(profile, by_seed, f"{_mlp(c0)}, MLP 784-{'-'.join(map(str, c0.hidden))}-10, batch "

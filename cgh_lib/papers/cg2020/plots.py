@@ -106,6 +106,17 @@ def figure4(grid: dict[tuple[int, float], Any], title: str) -> list[plt.Figure]:
             if not rs:
                 ax.set_axis_off()
                 continue
+            gone = [r for r in rs if r.diverged]
+            rs = [r for r in rs if not r.diverged]
+            if gone:  # a diverged run has no curves: say so in its panel, never drop it silently
+                at = ", ".join(f"step {int(r.final['step']):,}" if "step" in r.final else "an unknown step"
+                               for r in gone)
+                ax.text(0.5, 0.5 if not rs else 0.08, f"diverged at {at}" + ("" if rs else "\n(no curves)"),
+                        transform=ax.transAxes, ha="center", va="center", fontsize=10, color="0.25")
+            ax.set_title(f"{n:.0%} noise")
+            if not rs:
+                ax.set_xticks([])
+                continue
             step = rs[0].arrays["step"]
             for key, color, label in (("train_acc", SPLIT_COLORS["train"], "ta (train, noisy labels)"),
                                       ("test_acc", SPLIT_COLORS["test"], "va (test)"),
@@ -117,12 +128,11 @@ def figure4(grid: dict[tuple[int, float], Any], title: str) -> list[plt.Figure]:
             step_axis(ax, step)
             ax.set_xlabel("step")
             ax.set_ylim(-0.1, 1.05)
-            ax.set_title(f"{n:.0%} noise")
         axes[0, 0].set_ylabel("accuracy")
         if i == len(cs) - 1:
             handles, labels = axes[0, -1].get_legend_handles_labels()
             fig.legend(handles, labels, loc="outside lower center", ncol=4)
-        batch = next(iter(grid.values()))[0].config.get("batch_size", "the")
+        batch = next(iter(grid.values()))[0].config.get("batch_size", "the")  # diverged runs keep their config
         what = ("plain SGD" if c == 0 else
                 f"the {c} smallest and {c} largest of {batch} per-example values of each weight clipped")
         head = f"{title}\n{seeds_note(grid)}\n" if i == 0 else ""

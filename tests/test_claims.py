@@ -324,15 +324,18 @@ def test_a_paper_bound_is_tested_with_its_interval_not_widened():
     assert c.holds(0.002, 0.01, m.value)
 
 
+class Diverged:
+    """A stored run seen as diverged (claims read ``.diverged``)."""
+
+    def __init__(self, r):
+        self._r, self.diverged = r, True
+
+    def __getattr__(self, k):
+        return getattr(self._r, k)
+
+
 def test_a_diverged_run_makes_its_seed_na(tmp_path):
     store = _store(tmp_path, _all((0, 1, 2), (0.9, 0.3)))
-
-    class Diverged:
-        def __init__(self, r):
-            self._r, self.diverged = r, True
-
-        def __getattr__(self, k):
-            return getattr(self._r, k)
     loaded = {s: cl.load_seed(_configs("small", s), store) for s in (0, 1, 2)}
     runs, n = loaded[1]
     loaded[1] = ({k: Diverged(r) for k, r in runs.items()}, n)
@@ -343,13 +346,6 @@ def test_a_diverged_run_makes_its_seed_na(tmp_path):
 def test_a_diverged_run_a_claim_does_not_read_leaves_its_verdict_decided(tmp_path):
     """One diverged cell of a grid makes n/a only the claims that read it (or iterate over all runs)."""
     store = _store(tmp_path, _all((0, 1, 2), (0.9, 0.3)))
-
-    class Diverged:
-        def __init__(self, r):
-            self._r, self.diverged = r, True
-
-        def __getattr__(self, k):
-            return getattr(self._r, k)
     only_50 = Claim(
         id="only-50", paper="CG2020", section="§2.3", claim="pristine first at 50%",
         quote="Pristine examples are learned faster than corrupt examples.", statistic="final accuracy",

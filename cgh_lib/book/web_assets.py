@@ -230,4 +230,6 @@ if __name__ == "__main__":  # `python -m cgh_lib.book.web_assets [--vendor]`
     if "--vendor" in sys.argv:
         print(f"remade {VENDORED}; pin VENDORED_SHA256 = {vendor()!r}")
     else:
-        print("web assets:", "ok (vendored, pinned)" if vendored_ok() else f"missing or not the pinned {VENDORED}")
+        ok = vendored_ok()
+        print("web assets:", "ok (vendored, pinned)" if ok else f"missing or not the pinned {VENDORED}")
+        sys.exit(0 if ok else 1)  # setup.sh warns on a non-zero exit

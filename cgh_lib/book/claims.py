@@ -784,6 +784,7 @@ TABLE_CSS = (
     "table.cgh-claims{table-layout:fixed;width:100%;max-width:100%;border-collapse:collapse;font-size:0.82em}"
     "table.cgh-claims th,table.cgh-claims td{overflow-wrap:anywhere;word-break:break-word;white-space:normal;"
     "vertical-align:top;text-align:left;padding:0.25em 0.35em;border-bottom:1px solid #ddd}"
+    "table.cgh-claims th{overflow-wrap:normal;word-break:normal}"  # headers wrap between words only
     "table.cgh-claims small{font-size:0.9em}"
     "details.cgh-group>summary{cursor:pointer;font-weight:600;margin:0.4em 0}"
     "</style>")
@@ -835,8 +836,8 @@ def table_html(verdicts: Sequence[Verdict]) -> str:
     """A figure page's claims table: claim and source, the paper's number, the test (statistic,
     margin, control), what we measured, the verdict and its reason; columns wrap in the book column."""
     e = html.escape
-    head = [("claim and source", 24), ("paper", 9), ("test, margin, control", 24), ("measured", 17),
-            ("verdict", 9), ("reason", 17)]
+    head = [("claim and source", 24), ("paper", 8), ("test, margin, control", 23), ("measured", 17),
+            ("verdict", 11), ("reason", 17)]  # verdict: wide enough for its header word (it wrapped as "verdic/t")
     rows = []
     for v in verdicts:
         c = v.claim

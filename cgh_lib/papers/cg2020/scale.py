@@ -27,6 +27,8 @@ from cgh_lib.store.config import to_dict
 from cgh_lib.store.runstore import RunResult, RunStore
 
 FIGURES = ("cg2020-fig1", "cg2020-fig2", "cg2020-fig3", "cg2020-fig4")
+# what a reader sees in place of the figure id (the page reads like the paper)
+NAMES = {f: f"CG2020 Figure {f[-1]}" for f in FIGURES}
 PROFILES = ("small", "large")
 # config fields that say what a profile's scale is (shown in the sentences when they differ)
 SCALE_FIELDS = ("dataset", "n_train", "n_test", "hidden", "steps", "batch_size", "eval_schedule", "estimator",
@@ -196,7 +198,7 @@ def compare_scales(figure: str, store: RunStore | None = None, profiles: Sequenc
     for p in profiles:
         runs, miss = stored_runs(figure, p, store)
         stored[p], missing[p] = bool(runs), len(miss)
-        drawn = _draw(figure, runs, f"{figure} at {p}") if runs else []
+        drawn = _draw(figure, runs, f"{NAMES[figure]} at {p}") if runs else []
         widths += [f.get_figwidth() for f in drawn]
         images[p] = [_raster(f, dpi) for f in drawn] if runs else None
     # Each panel row of the figure at both profiles, one above the other (row r at small, then at
@@ -219,10 +221,9 @@ def compare_scales(figure: str, store: RunStore | None = None, profiles: Sequenc
             ax.imshow(ims[r])
             ax.set_title(f"{p}" + (f" (row {r + 1})" if rows > 1 else ""), fontsize=12, loc="left")
         elif r == 0:
-            cmd = f"cgh figure {figure} --profile {p}"
-            ax.text(0.5, 0.5, f"{p}: not stored ({missing[p]} run(s) missing); make them with: {cmd}",
+            ax.text(0.5, 0.5, f"{p}: not stored ({missing[p]} run(s) missing)",
                     ha="center", va="center", fontsize=11, transform=ax.transAxes)
-    fig.suptitle(f"{figure}: {' vs '.join(profiles)} ({scale_difference(figure, profiles)})", fontsize=12)
+    fig.suptitle(f"{NAMES[figure]}: {' vs '.join(profiles)} ({scale_difference(figure, profiles)})", fontsize=12)
     fig.tight_layout()
     recs = {p: records(figure, p, store) if stored[p] else [] for p in profiles}
     if not any(recs.values()):  # neither stored: still one line per claim, from the registered claims

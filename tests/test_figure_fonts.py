@@ -7,6 +7,8 @@ drawn from the committed smoke runs, as the notebooks draw them.
 
 from __future__ import annotations
 
+import io
+
 from collections import defaultdict
 
 import matplotlib.pyplot as plt
@@ -75,8 +77,10 @@ def test_rendered_size_follows_dpi_width_and_column():
     fig, ax = plt.subplots(figsize=(20, 3))
     ax.set_title("wide", fontsize=10)
     px = dict((t, p) for p, t in plotting.rendered_font_px(fig))["wide"]
-    natural = fig.get_tightbbox(fig.canvas.get_renderer()).width * plotting.DPI
-    assert px == pytest.approx(10 * 100 / 72 * plotting.FULL_WIDTH_PX / natural)
+    buf = io.BytesIO()  # the PNG as the inline backend writes it: cropped to content, padded
+    fig.savefig(buf, format="png", dpi=plotting.DPI, bbox_inches="tight")
+    natural = plt.imread(io.BytesIO(buf.getvalue())).shape[1]
+    assert px == pytest.approx(10 * 100 / 72 * plotting.FULL_WIDTH_PX / natural, rel=2e-3)
     assert plotting.illegible(fig)  # a 20-inch figure in a 919 px column: 10 pt is ~6 px
     plt.close(fig)
     fig, ax = plt.subplots(figsize=(5, 3))

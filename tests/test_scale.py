@@ -30,6 +30,14 @@ def _fake_store(tmp_path, profiles) -> RunStore:
     return store
 
 
+def assert_within_width(fig) -> None:
+    """No text sticks out of the figure: the cropped PNG would widen, and the page would scale the
+    rasterized panels' text inside it below 9 px (the site check reads 12.5 px x column / PNG width)."""
+    fig.canvas.draw()
+    bb = fig.get_tightbbox(fig.canvas.get_renderer())
+    assert bb.x0 >= -0.02 and bb.x1 <= fig.get_figwidth() + 0.02, (bb.x0, bb.x1, fig.get_figwidth())
+
+
 def test_both_profiles_side_by_side_with_one_sentence_per_claim(tmp_path):
     store = _fake_store(tmp_path, ("small", "large"))
     out = scale.compare_scales("cg2020-fig4", store)
@@ -54,6 +62,7 @@ def test_both_profiles_side_by_side_with_one_sentence_per_claim(tmp_path):
     assert list(t.columns) == ["claim", "statement", "small", "large", "what changed with scale"]
     assert list(t["small"]) == [r["verdict"] for r in recs["small"]] and list(t["large"]) == [
         r["verdict"] for r in recs["large"]]
+    assert_within_width(out.figure)
     out.figure.clear()
 
 
@@ -67,6 +76,7 @@ def test_a_profile_not_stored_says_so(tmp_path):
     assert out.sentences and all("at large: not stored" in s and "no comparison until both are stored" in s
                                  for s in out.sentences)
     assert set(out.table()["large"]) == {"not stored"}
+    assert_within_width(out.figure)
     out.figure.clear()
 
 
@@ -101,3 +111,4 @@ def test_every_cg2020_figure_draws_at_both_profiles(figure, tmp_path):
     axes = out.figure.get_axes()
     assert out.stored == {"small": True, "large": True}
     assert len(axes) >= 2 and len(axes) % 2 == 0 and all(ax.get_images() for ax in axes)
+    assert_within_width(out.figure)

@@ -84,7 +84,8 @@ def rendered_font_px(fig: plt.Figure, column_px: float = FULL_WIDTH_PX) -> list[
 
     fig.canvas.draw()
     bbox = fig.get_tightbbox(fig.canvas.get_renderer())  # inches
-    natural = bbox.width * DPI
+    # the inline backend crops to this box plus savefig.pad_inches on each side (0.1 in: 20 px)
+    natural = (bbox.width + 2 * float(plt.rcParams["savefig.pad_inches"])) * DPI
     scale = min(1.0, column_px / natural) if natural > 0 else 1.0
     out = []
     for t in fig.findobj(Text):

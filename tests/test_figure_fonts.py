@@ -8,7 +8,6 @@ drawn from the committed smoke runs, as the notebooks draw them.
 from __future__ import annotations
 
 import io
-
 from collections import defaultdict
 
 import matplotlib.pyplot as plt

@@ -16,7 +16,6 @@ uses plain dicts with ``id``, ``claim``, ``verdict`` and ``measured``.
 from __future__ import annotations
 
 import io
-import textwrap
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -224,11 +223,10 @@ def compare_scales(figure: str, store: RunStore | None = None, profiles: Sequenc
         elif r == 0:
             ax.text(0.5, 0.5, f"{p}: not stored ({missing[p]} run(s) missing)",
                     ha="center", va="center", fontsize=11, transform=ax.transAxes)
-    # the settings that differ, wrapped to the figure's width: a title wider than the figure widens
-    # the cropped PNG, and the page then scales every text in it below the legible size
-    per_line = int(width * 72 / (0.6 * 12))  # 12 pt characters are at most ~0.6 em wide on average
-    diff = textwrap.fill(f"({scale_difference(figure, profiles)})", per_line)
-    fig.suptitle(f"{NAMES[figure]}: {' vs '.join(profiles)}\n{diff}", fontsize=12)
+    # wrapped at the figure's edge (matplotlib's wrap): a title wider than the figure widens the
+    # cropped PNG, and the page then scales every text in it below the legible size
+    fig.suptitle(f"{NAMES[figure]}: {' vs '.join(profiles)}\n({scale_difference(figure, profiles)})",
+                 fontsize=12, wrap=True)
     fig.tight_layout()
     recs = {p: records(figure, p, store) if stored[p] else [] for p in profiles}
     if not any(recs.values()):  # neither stored: still one line per claim, from the registered claims

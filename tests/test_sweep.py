@@ -158,3 +158,12 @@ def test_plan_measured_hours_estimates_and_aligned_columns(tmp_path: Path) -> No
     f4 = {r.figure: r for r in plan("large", store, gpu_check={})[0]}["cg2020-fig4"]
     assert f4.ref_hours == pytest.approx(15 * rate * row2[0].steps / 3600)
     assert f4.measured_hours == pytest.approx(7000 / 3600)
+    # a stack member that diverged stores no wall time of its own; its share of the stack still counts
+    row4 = [c for c in grid if c.c == 4]
+    for c in row4[:-1]:
+        store.save(c, {"train_acc": 1.0}, {"step": np.arange(3)},
+                   {"wall_time_s": 3000.0, "stacked_with": 5, "device_name": "TestCPU (1 threads)"})
+    store.save_diverged(row4[-1], "train loss nan at step 2", 2, {"device_name": "TestCPU (1 threads)"})
+    f4 = {r.figure: r for r in plan("large", store, gpu_check={})[0]}["cg2020-fig4"]
+    assert f4.stored == 15 and f4.measured_hours == pytest.approx(10000 / 3600)
+    assert f4.measured_devices == "TestCPU (1 thread): 15 runs"

@@ -166,6 +166,9 @@ def test_a_diverging_member_stops_alone_and_the_rest_equal_their_runs_alone(tmp_
     clean, noisy = (store.load(c) for c in configs)
     assert noisy.diverged and "train loss nan at step" in noisy.diverged
     assert not clean.diverged and clean.final["step"] == configs[0].steps
+    # the diverged member keeps the stack's time it shared (`cgh list --plan` counts it)
+    assert noisy.provenance["wall_time_s"] == clean.provenance["wall_time_s"] > 0
+    assert noisy.provenance["stacked_with"] == clean.provenance["stacked_with"] == 2
     monkeypatch.undo()
     alone, _ = ws.train_run(configs[0], ws.load_data(configs[0], None),
                             RunOptions(store=RunStore(tmp_path / "alone"), progress=False))

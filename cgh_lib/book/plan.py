@@ -136,11 +136,16 @@ def plan(profile: str, store: RunStore | None = None,
             stacks.setdefault((name, exps[name].stack_key(c)), []).append(c)
         stored = sum(store.has(c) for c in configs)
         measured, devices = 0.0, {}
-        for c in configs:
-            r = store.load(c) if store.has(c) else None
-            if r is not None and r.provenance.get("wall_time_s"):
-                measured += _stack_share(r.provenance) / 3600
-                devices[_device(r.provenance)] = devices.get(_device(r.provenance), 0) + 1
+        for g in stacks.values():
+            provs = [r.provenance for r in (store.load(c) if store.has(c) else None for c in g) if r is not None]
+            # a stack stores its wall time with each member, but a member that diverged while the
+            # others trained on stores none: its share of the stack's time was spent all the same
+            whole = next((p for p in provs if p.get("wall_time_s") and (p.get("stacked_with") or 1) == len(g)), None)
+            for p in provs:
+                p = p if p.get("wall_time_s") else (whole or p)
+                if p.get("wall_time_s"):
+                    measured += _stack_share(p) / 3600
+                    devices[_device(p)] = devices.get(_device(p), 0) + 1
         missing = [g for g in stacks.values() if not all(store.has(c) for c in g)]
         steps = {to_dict(c).get("steps") for c in configs}
         gpu_h: float | None = 0.0

@@ -432,14 +432,15 @@ def run_group(configs: Sequence[WinsorizedConfig], opts: RunOptions) -> list[Run
             drops.append([opts.store.checkpoint_path(cfg.EXPERIMENT, config_hash(cfg))])
     out = []
     for (cfg, arrays, timing), drop in zip(trained, drops):
-        if isinstance(arrays, Diverged):  # a stack member that diverged while the others trained on
-            out.append(opts.store.save_diverged(cfg, arrays.reason, arrays.step, prov, drop=drop))
-            continue
         p = dict(prov)
         # a stack's times are the whole stack's (as Figure 1's); stacked_with says how many runs shared them
         p.update(wall_time_s=round(timing.extra["wall_s"], 3), train_time_s=round(timing.train_s, 3),
                  eval_time_s=round(timing.eval_s, 3), resumed=timing.resumed, data=data.describe(),
-                 stacked_with=len(configs) if device.type == "cpu" else 1,
+                 stacked_with=len(configs) if device.type == "cpu" else 1)
+        if isinstance(arrays, Diverged):  # a stack member that diverged while the others trained on
+            out.append(opts.store.save_diverged(cfg, arrays.reason, arrays.step, p, drop=drop))
+            continue
+        p.update(
                  winsorize_kernel="none (c = 0: plain SGD)" if cfg.c == 0 else (
                      "topk (GPU)" if device.type == "cuda" else winsorize_kernel()))
         final = {m: float(arrays[m][-1]) for m in METRICS}

@@ -39,7 +39,7 @@ from cgh_lib.book.catalog import BOOK_DIR, SITE_ONLY, fingerprint  # noqa: F401 
 from cgh_lib.book.registry import Figure, figures, get_figure
 from cgh_lib.book.sweep import pid_alive
 from cgh_lib.errors import FigureFailed, UserError
-from cgh_lib.store.experiments import PROFILES, check_profile, default_seeds
+from cgh_lib.store.experiments import PROFILES, check_profile
 from cgh_lib.store.provenance import REPO_ROOT
 from cgh_lib.store.provenance import git as _git
 from cgh_lib.store.runstore import RunStore
@@ -195,7 +195,7 @@ def stored_seeds(fig: Figure, profile: str, store: RunStore | None = None) -> li
         return []
     defaults = {k: _literal(v) for k, v in notebook_parameters(fig).items()}
     out = []
-    for s in default_seeds(profile):
+    for s in fig.seeds(profile):
         try:
             configs = list(fig.plan(profile, {**defaults, "seeds": [s]}))
         except UserError:

@@ -36,6 +36,8 @@ class Figure(FigureSpec):
     # notebook parameter present), built without training: `cgh figure` calls it, then checks the
     # device and data, so bad parameters fail in one line before papermill starts
     plan: Callable[[str, dict[str, Any]], list[Any]] | None = field(default=None, compare=False, repr=False)
+    # the seeds it shows at a profile (`store.experiments.default_seeds` unless the figure declares fewer)
+    seeds: Callable[[str], tuple[int, ...]] = field(default=_experiments.default_seeds, compare=False, repr=False)
 
 
 _FIGURES: dict[str, Figure] = {}

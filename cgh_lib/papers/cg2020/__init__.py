@@ -13,15 +13,14 @@ from cgh_lib.papers.cg2020 import fig1_label_noise, fig4_winsorized, figs23_loss
 from cgh_lib.papers.cg2020 import claims  # noqa: F401  (registers the figures' claims)
 
 
-def _seeds(configs):
+def _seeds(configs, seeds=default_seeds):
     """A figure's configs for every seed of the profile (what `cgh book` and the committed-runs test check)."""
-    return lambda profile: [c for s in default_seeds(profile) for c in configs(profile, overrides={"seed": s})]
-
+    return lambda profile: [c for s in seeds(profile) for c in configs(profile, overrides={"seed": s})]
 
 
 # what each notebook runs with its parameters (see the notebooks' first cells)
-def _each_seed(profile: str, p: dict) -> list[int]:
-    return list(p.get("seeds") or default_seeds(profile))
+def _each_seed(profile: str, p: dict, seeds=default_seeds) -> list[int]:
+    return list(p.get("seeds") or seeds(profile))
 
 
 def _plan_fig1(profile: str, p: dict) -> list:
@@ -36,7 +35,7 @@ def _plan_figs23(profile: str, p: dict) -> list:
 
 
 def _plan_fig4(profile: str, p: dict) -> list:
-    return [c for s in _each_seed(profile, p)
+    return [c for s in _each_seed(profile, p, fig4_winsorized.figure_seeds)
             for c in fig4_winsorized.grid_configs(profile, p["noise_levels"], p["c_levels"],
                                                   {**p["overrides"], "seed": s})]
 
@@ -53,5 +52,6 @@ register_figure(
            _seeds(figs23_loss_reduction.figure_configs), _plan_figs23),
     Figure("cg2020-fig4", "notebooks/cg2020_fig4_winsorized.md",
            "CG2020 Fig. 4 — winsorized gradients", "CG2020 §3",
-           _seeds(fig4_winsorized.grid_configs), _plan_fig4),
+           _seeds(fig4_winsorized.grid_configs, fig4_winsorized.figure_seeds), _plan_fig4,
+           fig4_winsorized.figure_seeds),
 )

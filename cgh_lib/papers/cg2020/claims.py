@@ -521,5 +521,5 @@ register_claims(
     FigureClaims("cg2020-fig1", fig1_configs, FIG1),
     FigureClaims("cg2020-fig2", figs23_configs, FIG2),
     FigureClaims("cg2020-fig3", figs23_configs, FIG3),
-    FigureClaims("cg2020-fig4", fig4_configs, FIG4),
+    FigureClaims("cg2020-fig4", fig4_configs, FIG4, seeds=fig4.figure_seeds),
 )

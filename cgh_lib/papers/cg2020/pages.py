@@ -46,7 +46,7 @@ def fig4_runs(profile: str, data_root: str | None, device: str, overrides: dict,
     bad setting (e.g. lr=1e4) and stops with `ensure_runs`' one-line error."""
     opts = RunOptions(data_root=data_root, device=device)
     by_seed = {}
-    for s in seeds or default_seeds(profile):
+    for s in seeds or fig4_winsorized.figure_seeds(profile):
         cfgs = fig4_winsorized.grid_configs(profile, noise_levels, c_levels, {**overrides, "seed": s})
         results = ensure_runs(cfgs, opts, allow_diverged=True)
         if all(r.diverged for r in results):

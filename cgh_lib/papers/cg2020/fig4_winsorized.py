@@ -440,9 +440,8 @@ def run_group(configs: Sequence[WinsorizedConfig], opts: RunOptions) -> list[Run
         if isinstance(arrays, Diverged):  # a stack member that diverged while the others trained on
             out.append(opts.store.save_diverged(cfg, arrays.reason, arrays.step, p, drop=drop))
             continue
-        p.update(
-                 winsorize_kernel="none (c = 0: plain SGD)" if cfg.c == 0 else (
-                     "topk (GPU)" if device.type == "cuda" else winsorize_kernel()))
+        p["winsorize_kernel"] = "none (c = 0: plain SGD)" if cfg.c == 0 else (
+            "topk (GPU)" if device.type == "cuda" else winsorize_kernel())
         final = {m: float(arrays[m][-1]) for m in METRICS}
         final.update(step=int(arrays["step"][-1]), overfit=float(arrays["overfit"][-1]),
                      proper_acc=float(1 - arrays["corrupt"].mean()))

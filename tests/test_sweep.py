@@ -140,7 +140,8 @@ def test_plan_measured_hours_estimates_and_aligned_columns(tmp_path: Path) -> No
     c0 = [c for c in grid if c.c == 0]
     assert f4.ref_hours is None  # c = 0 (plain SGD) has no measured rate
     f1 = by["cg2020-fig1"]
-    assert f1.measured_hours == pytest.approx(0.2) and f1.ref_hours == pytest.approx(4 * 720 / 3600)
+    assert f1.measured_hours == pytest.approx(0.2) and f1.ref_hours == pytest.approx((len(fig1) - 1) * 720 / 3600)
+    assert len(fig1) == 5 * len(get_figure("cg2020-fig1").seeds("large"))  # every seed's noise levels
     text = format_plan(rows, gpu, "large")
     lines = text.splitlines()
     head = next(i for i, line in enumerate(lines) if line.startswith("figure"))

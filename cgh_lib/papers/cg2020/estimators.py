@@ -10,7 +10,8 @@ estimators. Every number in its sentences is computed here, from the stored arra
 
 Compared quantity, real designations only (the null worlds are permutations within each
 estimator's own example sample, so they are different worlds): Figure 2, f_p at every
-evaluation; Figure 3, the size-adjusted gap i_p - i_c at steps 0..contrib_steps.
+evaluation; Figure 3, the relative gap (i_p - i_c)/(|i_p| + |i_c|) at steps 0..contrib_steps
+(the inner products themselves scale with the number of weights summed, so only ratios compare).
 """
 
 from __future__ import annotations
@@ -40,13 +41,20 @@ def _f_p(run: RunResult) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _gap(run: RunResult) -> tuple[np.ndarray, np.ndarray]:
-    """Figure 3's quantity: (steps 0..contrib_steps, i_p - i_c of the real designations)."""
+    """Figure 3's quantity: (steps 0..contrib_steps, relative gap (i_p - i_c)/(|i_p| + |i_c|) of the real
+    designations). Relative, because i_p and i_c are inner products whose scale depends on how many
+    weights the estimator sums over (600 against all of them): only their ratio is comparable."""
     c = contributions(run)
-    return c["step"], c["i_p"][:, 0] - c["i_c"][:, 0]
+    ip, ic = c["i_p"][:, 0], c["i_c"][:, 0]
+    den = np.abs(ip) + np.abs(ic)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return c["step"], np.where(den > 0, (ip - ic) / den, np.nan)
 
 
-QUANTITY: dict[str, tuple[str, Callable[[RunResult], tuple[np.ndarray, np.ndarray]]]] = {
-    "cg2020-fig2": ("f_p", _f_p), "cg2020-fig3": ("i_p - i_c", _gap)}
+# figure -> (name in sentences, axis label, quantity)
+QUANTITY: dict[str, tuple[str, str, Callable[[RunResult], tuple[np.ndarray, np.ndarray]]]] = {
+    "cg2020-fig2": ("f_p", "$f^p_t$", _f_p),
+    "cg2020-fig3": ("the relative gap (i_p - i_c)/(|i_p| + |i_c|)", "$(i^p - i^c)/(|i^p| + |i^c|)$", _gap)}
 
 
 def paired_runs(profile: str, store: RunStore, seeds: Sequence[int] | None = None,
@@ -132,15 +140,15 @@ def _verdicts(figure_id: str, profile: str, store: RunStore) -> list[dict[str, s
 
 def _draw(figure_id: str, pairs: dict[float, list[tuple[RunResult, RunResult]]], profile: str,
           seeds: list[int]) -> plt.Figure:
-    name, quantity = QUANTITY[figure_id]
+    _, label, quantity = QUANTITY[figure_id]
     levels = [n for n in pairs if pairs[n]]
     fig, axes = plt.subplots(1, len(levels), figsize=(panel_width(len(levels)), 3.0), sharey=True,
                              squeeze=False, constrained_layout=True)
     for ax, n in zip(axes[0], levels):
-        for k, label in ((0, "paper's estimator (400 examples x 600 weights)"),
-                         (1, "exact (all weights, all training examples)")):
+        for k, legend in ((0, "paper's estimator (400 examples x 600 weights)"),
+                          (1, "exact (all weights, all training examples)")):
             curves = [quantity(pe[k]) for pe in pairs[n]]
-            seed_line(ax, curves[0][0], [c[1] for c in curves], lw=1.4, label=label,
+            seed_line(ax, curves[0][0], [c[1] for c in curves], lw=1.4, label=legend,
                       color=COLORS["paper" if k == 0 else "exact"], marker="." if figure_id == "cg2020-fig3" else None)
         ax.set_title(f"{n:.0%} label noise")
         if figure_id == "cg2020-fig2":
@@ -148,11 +156,12 @@ def _draw(figure_id: str, pairs: dict[float, list[tuple[RunResult, RunResult]]],
         else:
             ax.set_xlabel("training step")
             ax.grid(alpha=0.3)
-    axes[0, 0].set_ylabel(f"{name} (actual designations)")
+    axes[0, 0].set_ylabel("actual designations")
     fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncol=2)
     seeds_txt = ", ".join(map(str, seeds))
-    fig.suptitle(f"{name}: the paper's estimator vs the exact statistic (profile: {profile}; "
-                 f"seed{'s' if len(seeds) > 1 else ''} {seeds_txt}; lines: mean, bands: min-max over seeds)")
+    fig.suptitle(f"{label}: the paper's estimator vs the exact statistic (profile: {profile})\n"
+                 f"(seed{'s' if len(seeds) > 1 else ''} {seeds_txt}"
+                 f"{'; lines: mean, bands: min-max over seeds' if len(seeds) > 1 else ''})")
     return fig
 
 
@@ -166,7 +175,7 @@ def compare(figure_id: str, profile: str = "large", store: RunStore | None = Non
     out = EstimatorComparison(figure_id, profile, complete, missing, verdicts=_verdicts(figure_id, profile, store))
     if not complete:
         return out
-    name, quantity = QUANTITY[figure_id]
+    name, _, quantity = QUANTITY[figure_id]
     for n, ps in pairs.items():
         out.stats[n] = differences(ps, quantity)
         out.sentences.append(sentence(n, name, out.stats[n], len(complete)))

@@ -322,9 +322,7 @@ def _null_75(runs: Runs) -> list[Item]:
 
 
 def _rel_gap(run: Any) -> np.ndarray:
-    c = figs23.contributions(run)
-    ip, ic = c["i_p"][-1], c["i_c"][-1]
-    return (ip - ic) / np.maximum(np.abs(ip) + np.abs(ic), 1e-300)
+    return figs23.relative_gap(run)[-1]
 
 
 def _fig3_real(runs: Runs) -> list[Item]:

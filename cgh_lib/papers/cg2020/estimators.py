@@ -24,7 +24,8 @@ import numpy as np
 
 from cgh_lib.book.plotting import GROUP_COLORS, panel_width, seed_line, step_axis
 from cgh_lib.errors import UserError
-from cgh_lib.papers.cg2020.figs23_loss_reduction import NOISE_LEVELS, contributions, figure_configs, fractions
+from cgh_lib.papers.cg2020.figs23_loss_reduction import (NOISE_LEVELS, contributions, figure_configs, fractions,
+                                                          relative_gap)
 from cgh_lib.store.experiments import default_seeds
 from cgh_lib.store.runstore import RunResult, RunStore
 
@@ -41,14 +42,9 @@ def _f_p(run: RunResult) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _gap(run: RunResult) -> tuple[np.ndarray, np.ndarray]:
-    """Figure 3's quantity: (steps 0..contrib_steps, relative gap (i_p - i_c)/(|i_p| + |i_c|) of the real
-    designations). Relative, because i_p and i_c are inner products whose scale depends on how many
-    weights the estimator sums over (600 against all of them): only their ratio is comparable."""
-    c = contributions(run)
-    ip, ic = c["i_p"][:, 0], c["i_c"][:, 0]
-    den = np.abs(ip) + np.abs(ic)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return c["step"], np.where(den > 0, (ip - ic) / den, np.nan)
+    """Figure 3's quantity: (steps 0..contrib_steps, relative gap of the real designations); relative,
+    because i_p and i_c scale with how many weights the estimator sums (600 against all of them)."""
+    return contributions(run)["step"], relative_gap(run)[:, 0]
 
 
 # figure -> (name in sentences, axis label, quantity)
@@ -127,14 +123,12 @@ class EstimatorComparison:
 
 def _verdicts(figure_id: str, profile: str, store: RunStore) -> list[dict[str, str]]:
     """Each claim's verdict under both estimators, on the profile's seeds (what the claims table shows)."""
-    from cgh_lib.book.claims import evaluate_figure
+    from cgh_lib.papers.cg2020.scale import claim_records
 
     out: dict[str, dict[str, str]] = {}
     for name, over in (("paper", PAPER), ("exact", EXACT)):
-        for v in evaluate_figure(figure_id, profile, over, store=store):
-            d = v.as_dict()
-            out.setdefault(d["id"], {"claim": d["id"], "statement": d.get("claim", "")})[f"{name} estimator"] = \
-                d["verdict"]
+        for r in claim_records(figure_id, profile, store, over):
+            out.setdefault(r["id"], {"claim": r["id"], "statement": r["claim"]})[f"{name} estimator"] = r["verdict"]
     return list(out.values())
 
 

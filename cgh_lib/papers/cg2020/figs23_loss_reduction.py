@@ -352,6 +352,14 @@ def contributions(run: RunResult) -> dict[str, np.ndarray]:
             "i_c": np.cumsum(inner[..., 1], 0) / n_c}
 
 
+def relative_gap(run: RunResult) -> np.ndarray:
+    """(i_p - i_c)/(|i_p| + |i_c|) [S', worlds] over steps 0..contrib_steps: Figure 3's scale-free number
+    (the inner products scale with the number of weights summed; the ratio does not)."""
+    c = contributions(run)
+    ip, ic = c["i_p"], c["i_c"]
+    return (ip - ic) / np.maximum(np.abs(ip) + np.abs(ic), 1e-300)
+
+
 def figure_configs(profile: str, noise_levels: Sequence[float] = NOISE_LEVELS,
                    overrides: dict[str, Any] | None = None) -> list[LossReductionConfig]:
     """The configs Figures 2 and 3 need at ``profile`` (one per noise level)."""

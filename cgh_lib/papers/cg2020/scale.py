@@ -35,7 +35,8 @@ SCALE_FIELDS = ("dataset", "n_train", "n_test", "hidden", "steps", "batch_size",
                 "stat_examples", "stat_weights")
 
 
-def claim_records(figure: str, profile: str, store: RunStore) -> list[dict[str, Any]]:
+def claim_records(figure: str, profile: str, store: RunStore,
+                  overrides: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """The adapter to the claims layer: one ``{id, claim, verdict, measured}`` per claim of ``figure``.
 
     Why one function: `cgh_lib.book.claims` is being reworked (verdict vocabulary,
@@ -44,7 +45,7 @@ def claim_records(figure: str, profile: str, store: RunStore) -> list[dict[str, 
     from cgh_lib.book.claims import evaluate_figure
 
     out = []
-    for v in evaluate_figure(figure, profile, store=store):
+    for v in evaluate_figure(figure, profile, overrides, store=store):
         d = v.as_dict()
         out.append({"id": d["id"], "claim": d.get("claim", ""), "verdict": d["verdict"],
                     "measured": d.get("measured", "")})

@@ -67,3 +67,37 @@ def test_figure3_compares_the_relative_gap_of_the_first_steps() -> None:
     assert all(0 <= st["max_step"] <= k for st in cmp.stats.values())
     # a ratio of inner products, so the two estimators' different weight counts cancel: |gap| <= 1 each
     assert all(0 < st["max"] <= 2 for st in cmp.stats.values())
+
+
+def test_training_note_tells_bit_equal_training_from_cross_machine_drift() -> None:
+    import dataclasses
+
+    _train_both()
+    pairs, seeds, _ = est.paired_runs("smoke", RunStore(), seeds=[0])
+    assert seeds == [0]
+    # the same machine trained both: bit-equal, and the note says so (no drift sentence)
+    note = est.training_note(pairs)
+    assert "bit-equal under both estimators for seed 0" in note and "differs" not in note
+    # control: the exact run as if from another CPU whose float order nudged the test accuracy
+    # at one evaluation; the CPU name is untrusted store text and must come out inert
+    bump, idx = 0.0123, 2
+    drifted = {}
+    for n, [(p, e)] in pairs.items():
+        acc = np.array(e.arrays["test_acc"], dtype=float)
+        acc[idx] += bump
+        prov = {**e.provenance, "cpu": "<img src=x onerror=alert(1)> {eval}`$x$`"}
+        drifted[n] = [(p, dataclasses.replace(e, arrays={**e.arrays, "test_acc": acc}, provenance=prov))]
+    note = est.training_note(drifted)
+    assert "bit-equal" not in note and "seed 0 the two runs' training differs" in note
+    assert f"{bump:.4f}" in note  # the largest difference, computed from the arrays
+    assert "<img" not in note and "{eval}" not in note and "`" not in note and "$x$" not in note
+    # Figure 3 compares only steps 0..contrib_steps: a nudge after them is outside its window
+    k = lr.LossReductionConfig().contrib_steps
+    steps = next(iter(pairs.values()))[0][0].arrays["step"]
+    late = int(np.flatnonzero(steps > k)[0])
+    for n, [(p, e)] in drifted.items():
+        acc = np.array(pairs[n][0][1].arrays["test_acc"], dtype=float)
+        acc[late] += bump
+        drifted[n] = [(p, dataclasses.replace(e, arrays={**e.arrays, "test_acc": acc}))]
+    note3 = est.training_note(drifted, est.QUANTITY["cg2020-fig3"][2])
+    assert "test accuracy by at most 0.0000" in note3

@@ -90,7 +90,7 @@ def uses_by_hash(profiles: list[str]) -> dict[str, list[tuple[Figure, str]]]:
 PAPER_OF_PREFIX = {"cg2020": "CG2020", "ws": "WS", "gm": "GM2022"}
 
 
-def _esc(v: Any) -> str:
+def inert(v: Any) -> str:
     """Text from the store as inert HTML: a record copied from elsewhere can hold anything
     (``<img onerror=...>``, Markdown, MyST roles); escaped, it is shown, never interpreted."""
     text = html.escape(str(v), quote=True)
@@ -121,11 +121,11 @@ def _run_row(r: dict[str, Any], paper_cfg: dict[str, Any], uses: dict[str, list[
         computed += f"; kernel {p['winsorize_kernel']}"
     status = "diverged: " + str(p.get("diverged", "")) if r.get("status") == "diverged" else ""
     used = sorted({(f.id, prof, _fig_href(f)) for f, prof in uses.get(str(r.get("hash")), [])})
-    links = ", ".join(f'<a href="{href}">{_esc(fid)}</a> ({_esc(prof)})' for fid, prof, href in used) or "-"
+    links = ", ".join(f'<a href="{href}">{inert(fid)}</a> ({inert(prof)})' for fid, prof, href in used) or "-"
     cfg = r["config"] if isinstance(r.get("config"), dict) else {}
-    return (f"<tr><td><code>{_esc(r.get('hash'))}</code></td><td>{_esc(_diff(cfg, paper_cfg))}"
-            f"{'<br><strong>' + _esc(status) + '</strong>' if status else ''}</td>"
-            f"<td>{_esc(computed)}</td><td>{links}</td></tr>")
+    return (f"<tr><td><code>{inert(r.get('hash'))}</code></td><td>{inert(_diff(cfg, paper_cfg))}"
+            f"{'<br><strong>' + inert(status) + '</strong>' if status else ''}</td>"
+            f"<td>{inert(computed)}</td><td>{links}</td></tr>")
 
 
 def runs_page(store: RunStore, profiles: list[str]) -> str:
@@ -164,14 +164,14 @@ def runs_page(store: RunStore, profiles: list[str]) -> str:
                 try:
                     rows.append(_run_row(r, paper_cfg, uses))
                 except Exception as e:  # a record of unexpected shape: say so, render the rest
-                    rows.append(f"<tr><td><code>{_esc(r.get('hash'))}</code></td><td colspan=\"3\"><strong>"
-                                f"unreadable record</strong>: {_esc(type(e).__name__)}</td></tr>")
+                    rows.append(f"<tr><td><code>{inert(r.get('hash'))}</code></td><td colspan=\"3\"><strong>"
+                                f"unreadable record</strong>: {inert(type(e).__name__)}</td></tr>")
             for h, why in bad.get(exp, []):
-                rows.append(f"<tr><td><code>{_esc(h)}</code></td><td colspan=\"3\"><strong>unreadable record"
-                            f"</strong>: {_esc(why)}; not used by any figure</td></tr>")
+                rows.append(f"<tr><td><code>{inert(h)}</code></td><td colspan=\"3\"><strong>unreadable record"
+                            f"</strong>: {inert(why)}; not used by any figure</td></tr>")
             note = f", {len(bad[exp])} unreadable" if bad.get(exp) else ""
             lines += ['<details class="cgh-runs">',
-                      f"<summary><strong>{_esc(exp)}</strong>: {len(recs)} stored runs{note}</summary>", "",
+                      f"<summary><strong>{inert(exp)}</strong>: {len(recs)} stored runs{note}</summary>", "",
                       "<table><thead><tr><th>run</th><th>differs from the paper</th><th>computed</th>"
                       "<th>used by</th></tr></thead><tbody>", *rows, "</tbody></table>", "</details>", ""]
     if not by_exp and not bad:

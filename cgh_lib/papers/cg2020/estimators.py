@@ -2,8 +2,11 @@
 
 The paper measured f_p from 400 sampled examples and 600 sampled weights. The same
 training runs (same configs but ``estimator="exact", stat_examples=0``; the model,
-labels and batch order depend only on the seed, so the training is the same) measure it
-over every weight and every training example: the quantity the paper's estimator samples.
+labels and batch order depend only on the seed, so on one CPU type the training is bit-equal)
+measure it over every weight and every training example: the quantity the paper's estimator
+samples. Runs stored from different CPU types train the same config with a different float
+summation order, so their trajectories drift apart; `training_note` says, from the stored
+arrays and provenance, for which seeds that is so and by how much.
 `compare` reads both from the store (it never trains) and reports, per noise level, how far
 the paper's estimate is from the exact value, and each claim's verdict under both
 estimators. Every number in its sentences is computed here, from the stored arrays.
@@ -22,11 +25,13 @@ from typing import Any, Callable, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
+from cgh_lib.book.pages import inert
 from cgh_lib.book.plotting import GROUP_COLORS, panel_width, seed_line, step_axis
 from cgh_lib.errors import UserError
 from cgh_lib.papers.cg2020.figs23_loss_reduction import (NOISE_LEVELS, contributions, figure_configs, fractions,
                                                           relative_gap)
 from cgh_lib.store.experiments import default_seeds
+from cgh_lib.store.provenance import device_label
 from cgh_lib.store.runstore import RunResult, RunStore
 
 # the exact statistic: every weight, every training example
@@ -107,6 +112,63 @@ def sentence(noise: float, name: str, stats: dict[str, Any], n_seeds: int) -> st
             f"step {stats['max_step']:,}).")
 
 
+TRAINING_ARRAYS = ("train_loss", "train_acc", "test_acc")
+
+
+def _cpu(run: RunResult) -> str:
+    """The CPU a run trained on, as the provenance names it (with its vector capability)."""
+    prov = run.provenance or {}
+    cap = (prov.get("torch_build") or {}).get("cpu_capability")
+    name = prov.get("cpu") or device_label(prov)
+    return f"{name} ({cap})" if cap else str(name)
+
+
+def training_note(pairs: dict[float, list[tuple[RunResult, RunResult]]],
+                  quantity: Callable[[RunResult], tuple[np.ndarray, np.ndarray]] = _f_p) -> str:
+    """One generated sentence: per seed, whether the two estimators' runs trained bit-equally.
+
+    The estimator never touches training, so a difference in the training curves can only come
+    from the machine (float summation order differs between CPU types). Where it does, part of a
+    difference between the estimates is training, not the estimator; the sentence gives the largest
+    test-accuracy difference at the steps ``quantity`` compares, so a reader can judge. Escaped: the
+    CPU names come from the store.
+    """
+    same: list[int] = []
+    differ: dict[int, tuple[str, str, float, float]] = {}  # seed -> CPUs, max |d test acc|, max rel d loss
+    for ps in pairs.values():
+        for p, e in ps:
+            seed = int(p.config["seed"])
+            equal = all(np.array_equal(p.arrays[m], e.arrays[m]) for m in TRAINING_ARRAYS)
+            if equal and seed not in differ:
+                if seed not in same:
+                    same.append(seed)
+                continue
+            if seed in same:
+                same.remove(seed)
+            at = np.isin(p.arrays["step"], quantity(p)[0])
+            acc = np.abs(np.asarray(p.arrays["test_acc"], float)[at] - np.asarray(e.arrays["test_acc"], float)[at])
+            lp, le = (np.asarray(r.arrays["train_loss"], float)[at] for r in (p, e))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                rel = np.abs(lp - le) / np.maximum(np.abs(lp), np.abs(le))
+            _, _, amax, rmax = differ.get(seed, ("", "", 0.0, 0.0))
+            differ[seed] = (_cpu(p), _cpu(e), max(amax, float(np.nanmax(acc, initial=0.0))),
+                            max(rmax, float(np.nanmax(rel, initial=0.0))))
+    parts = []
+    if same:
+        parts.append(f"Training is bit-equal under both estimators for seed{'s' if len(same) > 1 else ''} "
+                     f"{', '.join(map(str, sorted(same)))} (every evaluation of train loss, train and test accuracy).")
+    if differ:
+        where = "; ".join(f"seed {s}: the paper's estimator on {inert(a)}, the exact one on {inert(b)}"
+                          if a != b else f"seed {s}: both on {inert(a)}" for s, (a, b, _, _) in sorted(differ.items()))
+        amax = max(v[2] for v in differ.values())
+        rmax = max(v[3] for v in differ.values())
+        parts.append(f"For seed{'s' if len(differ) > 1 else ''} {' and '.join(map(str, sorted(differ)))} the two "
+                     f"runs' training differs ({where}): at the steps compared here their train loss differs by at "
+                     f"most {rmax:.1e} (relative) and their test accuracy by at most {amax:.4f}: set these against the "
+                     "differences above to judge how much of them that drift could explain.")
+    return " ".join(parts)
+
+
 @dataclass
 class EstimatorComparison:
     """What `compare` returns; ``figure`` is None when no seed is stored under both estimators."""
@@ -116,6 +178,7 @@ class EstimatorComparison:
     seeds: list[int]
     missing: dict[str, int]
     sentences: list[str] = field(default_factory=list)
+    training: str = ""
     stats: dict[float, dict[str, Any]] = field(default_factory=dict)
     verdicts: list[dict[str, str]] = field(default_factory=list)
     figure: plt.Figure | None = None
@@ -173,6 +236,7 @@ def compare(figure_id: str, profile: str = "large", store: RunStore | None = Non
     for n, ps in pairs.items():
         out.stats[n] = differences(ps, quantity)
         out.sentences.append(sentence(n, name, out.stats[n], len(complete)))
+    out.training = training_note(pairs, quantity)
     out.figure = _draw(figure_id, pairs, profile, complete)
     return out
 
@@ -189,6 +253,8 @@ def show(cmp: EstimatorComparison) -> None:
         display(cmp.figure)
         plt.close(cmp.figure)
         display(Markdown("\n".join(f"- {s}" for s in cmp.sentences)))
+        if cmp.training:
+            display(Markdown(cmp.training))
     if cmp.verdicts:
         table = pd.DataFrame(cmp.verdicts).drop(columns=["statement"])
         display(table.style.hide(axis="index"))

@@ -104,3 +104,12 @@ def device_label(prov: Any) -> str:
     wording the stamp, the run browser and `cgh list --plan` share."""
     name = prov.get("device_name") or prov.get("device") or "?"
     return str(name).replace("(1 threads)", "(1 thread)")
+
+
+def cpu_label(prov: Any) -> str:
+    """The CPU a run trained on, with the vector capability torch used ("AMD EPYC (AVX2)"): why two
+    CPU runs of one config can differ in their last digits (README, "What is guaranteed")."""
+    prov = prov or {}
+    cap = (prov.get("torch_build") or {}).get("cpu_capability")
+    name = prov.get("cpu") or device_label(prov)
+    return f"{name} ({cap})" if cap else str(name)

@@ -31,7 +31,7 @@ from cgh_lib.errors import UserError
 from cgh_lib.papers.cg2020.figs23_loss_reduction import (NOISE_LEVELS, contributions, figure_configs, fractions,
                                                           relative_gap)
 from cgh_lib.store.experiments import default_seeds
-from cgh_lib.store.provenance import device_label
+from cgh_lib.store.provenance import cpu_label
 from cgh_lib.store.runstore import RunResult, RunStore
 
 # the exact statistic: every weight, every training example
@@ -115,54 +115,46 @@ def sentence(noise: float, name: str, stats: dict[str, Any], n_seeds: int) -> st
 TRAINING_ARRAYS = ("train_loss", "train_acc", "test_acc")
 
 
-def _cpu(run: RunResult) -> str:
-    """The CPU a run trained on, as the provenance names it (with its vector capability)."""
-    prov = run.provenance or {}
-    cap = (prov.get("torch_build") or {}).get("cpu_capability")
-    name = prov.get("cpu") or device_label(prov)
-    return f"{name} ({cap})" if cap else str(name)
-
-
 def training_note(pairs: dict[float, list[tuple[RunResult, RunResult]]],
                   quantity: Callable[[RunResult], tuple[np.ndarray, np.ndarray]] = _f_p) -> str:
     """One generated sentence: per seed, whether the two estimators' runs trained bit-equally.
 
     The estimator never touches training, so a difference in the training curves can only come
     from the machine (float summation order differs between CPU types). Where it does, part of a
-    difference between the estimates is training, not the estimator; the sentence gives the largest
-    test-accuracy difference at the steps ``quantity`` compares, so a reader can judge. Escaped: the
+    difference between the estimates is training, not the estimator; the sentence gives the largest train-loss and
+    test-accuracy differences at the steps ``quantity`` compares, so a reader can judge. Escaped: the
     CPU names come from the store.
     """
-    same: list[int] = []
-    differ: dict[int, tuple[str, str, float, float]] = {}  # seed -> CPUs, max |d test acc|, max rel d loss
+    by_seed: dict[int, list[tuple[RunResult, RunResult]]] = {}
     for ps in pairs.values():
         for p, e in ps:
-            seed = int(p.config["seed"])
-            equal = all(np.array_equal(p.arrays[m], e.arrays[m]) for m in TRAINING_ARRAYS)
-            if equal and seed not in differ:
-                if seed not in same:
-                    same.append(seed)
-                continue
-            if seed in same:
-                same.remove(seed)
+            by_seed.setdefault(int(p.config["seed"]), []).append((p, e))
+    same: list[int] = []
+    differ: dict[int, tuple[str, str, float, float]] = {}  # seed -> CPUs, max |d test acc|, max rel d loss
+    for seed, ps in sorted(by_seed.items()):
+        if all(np.array_equal(p.arrays[m], e.arrays[m]) for p, e in ps for m in TRAINING_ARRAYS):
+            same.append(seed)
+            continue
+        amax = rmax = 0.0
+        for p, e in ps:
             at = np.isin(p.arrays["step"], quantity(p)[0])
             acc = np.abs(np.asarray(p.arrays["test_acc"], float)[at] - np.asarray(e.arrays["test_acc"], float)[at])
             lp, le = (np.asarray(r.arrays["train_loss"], float)[at] for r in (p, e))
             with np.errstate(invalid="ignore", divide="ignore"):
                 rel = np.abs(lp - le) / np.maximum(np.abs(lp), np.abs(le))
-            _, _, amax, rmax = differ.get(seed, ("", "", 0.0, 0.0))
-            differ[seed] = (_cpu(p), _cpu(e), max(amax, float(np.nanmax(acc, initial=0.0))),
-                            max(rmax, float(np.nanmax(rel, initial=0.0))))
+            amax = max(amax, float(np.nanmax(acc, initial=0.0)))
+            rmax = max(rmax, float(np.nanmax(rel, initial=0.0)))
+        differ[seed] = (cpu_label(ps[0][0].provenance), cpu_label(ps[0][1].provenance), amax, rmax)
     parts = []
     if same:
         parts.append(f"Training is bit-equal under both estimators for seed{'s' if len(same) > 1 else ''} "
-                     f"{', '.join(map(str, sorted(same)))} (every evaluation of train loss, train and test accuracy).")
+                     f"{', '.join(map(str, same))} (every evaluation of train loss, train and test accuracy).")
     if differ:
         where = "; ".join(f"seed {s}: the paper's estimator on {inert(a)}, the exact one on {inert(b)}"
-                          if a != b else f"seed {s}: both on {inert(a)}" for s, (a, b, _, _) in sorted(differ.items()))
+                          if a != b else f"seed {s}: both on {inert(a)}" for s, (a, b, _, _) in differ.items())
         amax = max(v[2] for v in differ.values())
         rmax = max(v[3] for v in differ.values())
-        parts.append(f"For seed{'s' if len(differ) > 1 else ''} {' and '.join(map(str, sorted(differ)))} the two "
+        parts.append(f"For seed{'s' if len(differ) > 1 else ''} {' and '.join(map(str, differ))} the two "
                      f"runs' training differs ({where}): at the steps compared here their train loss differs by at "
                      f"most {rmax:.1e} (relative) and their test accuracy by at most {amax:.4f}: set these against the "
                      "differences above to judge how much of them that drift could explain.")
